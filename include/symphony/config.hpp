@@ -38,9 +38,9 @@ inline constexpr std::chrono::milliseconds default_timeout = std::chrono::second
 
 /// A job description: enough to build a communicator without any environment variable.
 struct config {
-  int rank = 0;                                     ///< this process, 0 <= rank < size
-  int size = 1;                                     ///< number of ranks in the job
-  std::vector<std::string> addresses;               ///< one per rank, in rank order
+  int rank = 0;                                         ///< this process, 0 <= rank < size
+  int size = 1;                                         ///< number of ranks in the job
+  std::vector<std::string> addresses;                   ///< one per rank, in rank order
   std::chrono::milliseconds timeout = default_timeout;  ///< per blocking wait; wait_forever
 
   /// Reads the job from the environment (see the top of this header for the variables).
@@ -66,13 +66,17 @@ struct config_names {
   std::string addresses = "config.addresses";
 };
 
-inline std::string quoted(const std::string& s) { return "'" + s + "'"; }
+inline std::string quoted(const std::string& s) {
+  return "'" + s + "'";
+}
 
 /// Parses a non-negative whole number or throws config_error naming `name`.
 inline int parse_count(const std::string& name, const std::string& text) {
   std::string trimmed = text;
-  while (!trimmed.empty() && (trimmed.back() == ' ' || trimmed.back() == '\n')) trimmed.pop_back();
-  while (!trimmed.empty() && trimmed.front() == ' ') trimmed.erase(0, 1);
+  while (!trimmed.empty() && (trimmed.back() == ' ' || trimmed.back() == '\n'))
+    trimmed.pop_back();
+  while (!trimmed.empty() && trimmed.front() == ' ')
+    trimmed.erase(0, 1);
   const bool negative = !trimmed.empty() && trimmed.front() == '-';
   if (!all_digits(negative ? trimmed.substr(1) : trimmed))
     throw config_error(name + "=" + quoted(text) + " is not a whole number");
@@ -102,8 +106,10 @@ inline std::vector<std::string> split_commas(const std::string& text) {
   while (true) {
     const auto comma = text.find(',', start);
     std::string part = text.substr(start, comma == std::string::npos ? comma : comma - start);
-    while (!part.empty() && part.front() == ' ') part.erase(0, 1);
-    while (!part.empty() && part.back() == ' ') part.pop_back();
+    while (!part.empty() && part.front() == ' ')
+      part.erase(0, 1);
+    while (!part.empty() && part.back() == ' ')
+      part.pop_back();
     parts.push_back(std::move(part));
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -118,8 +124,8 @@ inline void validate(const config& c, const config_names& names) {
                        ": a job needs at least one rank");
   if (c.rank < 0) throw config_error(names.rank + "=" + std::to_string(c.rank) + " is negative");
   if (c.rank >= c.size)
-    throw config_error(names.rank + "=" + std::to_string(c.rank) + " is not below " +
-                       names.nranks + "=" + std::to_string(c.size) + " (ranks count from 0)");
+    throw config_error(names.rank + "=" + std::to_string(c.rank) + " is not below " + names.nranks +
+                       "=" + std::to_string(c.size) + " (ranks count from 0)");
   if (static_cast<int>(c.addresses.size()) != c.size)
     throw config_error(names.addresses + " has " + std::to_string(c.addresses.size()) +
                        " address(es) but " + names.nranks + "=" + std::to_string(c.size) +
@@ -138,12 +144,15 @@ inline void validate(const config& c, const config_names& names) {
     endpoints.push_back(parsed.value.endpoint);
   }
   if (c.timeout.count() <= 0)
-    throw config_error("config.timeout must be positive (use symphony::wait_forever to wait forever)");
+    throw config_error(
+        "config.timeout must be positive (use symphony::wait_forever to wait forever)");
 }
 
 }  // namespace detail
 
-inline void config::validate() const { detail::validate(*this, detail::config_names{}); }
+inline void config::validate() const {
+  detail::validate(*this, detail::config_names{});
+}
 
 inline config config::from_environment(
     const std::function<std::optional<std::string>(const std::string&)>& lookup) {

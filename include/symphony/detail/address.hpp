@@ -35,7 +35,8 @@ inline bool all_digits(std::string_view s) {
 }
 
 inline address_parse_result parse_address(std::string_view text) {
-  constexpr std::string_view forms = "expected host:port, tcp://host:port, [ipv6]:port or ipc:///path";
+  constexpr std::string_view forms =
+      "expected host:port, tcp://host:port, [ipv6]:port or ipc:///path";
   address_parse_result result;
   auto fail = [&](std::string why) {
     result.error = std::move(why);
@@ -57,8 +58,8 @@ inline address_parse_result parse_address(std::string_view text) {
   if (text.substr(0, tcp_prefix.size()) == tcp_prefix) {
     host_port = text.substr(tcp_prefix.size());
   } else if (text.find("://") != std::string_view::npos) {
-    return fail("unsupported transport '" + std::string(text.substr(0, text.find("://"))) +
-                "' (" + std::string(forms) + ")");
+    return fail("unsupported transport '" + std::string(text.substr(0, text.find("://"))) + "' (" +
+                std::string(forms) + ")");
   }
 
   std::string_view host;

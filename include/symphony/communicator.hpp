@@ -1,0 +1,355 @@
+// symphony/communicator.hpp: basic_communicator, the object every collective is called on.
+//
+// A communicator is a group of ranks that talk to each other. `symphony::communicator` is the one
+// over ZeroMQ between processes; its default constructor reads the job from the environment
+// (see config.hpp). The transport is a template parameter (transport/transport.hpp), so the same
+// code runs over in-process threads (threads.hpp) or a simulator.
+//
+// Collective operations (broadcast, reduce, gather, scatter, barrier) must be called by every
+// rank of the communicator, in the same order, with the same root. Point-to-point send/recv pair
+// up by (source, tag) and arrive in the order they were sent. A communicator is used by one thread
+// at a time.
+//
+// Value types: trivially copyable types and std::vector / std::basic_string of them travel as raw
+// bytes; anything cereal can serialize (std::map, std::vector<std::string>, structs with a
+// `serialize` member) travels through a cereal binary archive. Receiving types must be
+// default-constructible. Both sides must use the same type.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "algorithms/barrier_dissemination.hpp"
+#include "algorithms/broadcast_binomial.hpp"
+#include "algorithms/gather_binomial.hpp"
+#include "algorithms/reduce_binomial.hpp"
+#include "algorithms/scatter_binomial.hpp"
+#include "config.hpp"
+#include "detail/mailbox.hpp"
+#include "detail/segments.hpp"
+#include "detail/serialization.hpp"
+#include "detail/wire.hpp"
+#include "error.hpp"
+#include "ops.hpp"
+#include "transport/zmq_transport.hpp"
+
+namespace symphony {
+
+template <class Transport>
+class basic_communicator {
+ public:
+  using transport_type = Transport;
+
+  /// Joins the job described by the environment (config::from_environment): binds this rank's
+  /// address. Throws config_error naming the variable at fault.
+  template <class T = Transport,
+            std::enable_if_t<std::is_constructible_v<T, const config&>, int> = 0>
+  basic_communicator() : basic_communicator(config::from_environment()) {}
+
+  /// Joins the job described by `c` (validated; config_error on a bad field).
+  template <class T = Transport,
+            std::enable_if_t<std::is_constructible_v<T, const config&>, int> = 0>
+  explicit basic_communicator(const config& c)
+      : mailbox_(std::make_shared<detail::mailbox<Transport>>(c)), timeout_(c.timeout) {
+    init_world();
+  }
+
+  /// Over an already made transport (in-process threads, a simulator); every rank of the
+  /// transport is a member. `timeout` bounds every blocking wait (wait_forever: no bound).
+  template <class T = Transport, std::enable_if_t<std::is_move_constructible_v<T>, int> = 0>
+  explicit basic_communicator(Transport transport,
+                              std::chrono::milliseconds timeout = default_timeout)
+      : mailbox_(std::make_shared<detail::mailbox<Transport>>(std::move(transport))),
+        timeout_(timeout) {
+    init_world();
+  }
+
+  basic_communicator(const basic_communicator&) = delete;
+  basic_communicator& operator=(const basic_communicator&) = delete;
+  basic_communicator(basic_communicator&&) noexcept = default;
+  basic_communicator& operator=(basic_communicator&&) noexcept = default;
+  ~basic_communicator() = default;
+
+  /// This process's rank in the communicator, 0 <= rank() < size().
+  int rank() const { return rank_; }
+  /// Number of ranks in the communicator.
+  int size() const { return static_cast<int>(members_.size()); }
+  /// The communicator's name in error messages ("world" for the job's communicator).
+  const std::string& name() const { return name_; }
+  /// The deadline of one blocking wait.
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+  // --- point to point -------------------------------------------------------------------------
+
+  /// Sends `value` to rank `dest` with `tag` (>= 0). Returns once the value may be changed; does
+  /// not wait for the receiver. Sending to oneself is allowed. Throws std::invalid_argument for a
+  /// bad dest or tag, timeout_error if the queue to `dest` stays full until the timeout.
+  template <class T>
+  void send(const T& value, int dest, int tag = 0) {
+    check_rank("send", "dest", dest);
+    check_tag("send", tag);
+    const auto bytes = detail::encode_value(value);
+    detail::header h = make_header(detail::operation::point_to_point, 0, tag);
+    post(dest, h, bytes.data(), bytes.size(),
+         [&] { return "send (tag " + std::to_string(tag) + ")"; });
+  }
+
+  /// Receives the next value rank `source` sent with `tag`, as T. Throws timeout_error if none
+  /// arrives within the timeout, protocol_error if the payload is not a T.
+  template <class T>
+  T recv(int source, int tag = 0) {
+    T value{};
+    recv(value, source, tag);
+    return value;
+  }
+
+  /// The same, receiving into an existing object (reuses a vector's capacity).
+  template <class T>
+  void recv(T& value, int source, int tag = 0) {
+    check_rank("recv", "source", source);
+    check_tag("recv", tag);
+    const auto what = [&] { return "recv (tag " + std::to_string(tag) + ")"; };
+    detail::match_key key{id_, true, 0, tag, world_rank(source)};
+    const auto m = wait_for(key, source, what);
+    const std::string problem = detail::decode_value(m.data(), m.size(), value);
+    if (!problem.empty())
+      fail_protocol(what() + ": rank " + std::to_string(source) + " sent " + problem);
+  }
+
+  // --- collectives ----------------------------------------------------------------------------
+
+  /// Collective: every rank must call it with the same root. Afterwards every rank's `value` equals
+  /// the root's. Binomial tree: ceil(log2 p) rounds, each non-root receives the payload once.
+  template <class T>
+  void broadcast(T& value, int root = 0) {
+    auto ctx = begin(detail::operation::broadcast, root);
+    if (rank_ == root) {
+      const auto bytes = detail::encode_value(value);
+      algorithms::broadcast_binomial(ctx, root, bytes.data(), bytes.size());
+    } else {
+      const auto received = algorithms::broadcast_binomial(ctx, root, nullptr, 0);
+      algorithms::decode_from(ctx, *received, root, value);
+    }
+  }
+
+  /// Collective: combines every rank's `value` with `op` (symphony::ops::sum, ..., or a callable
+  /// T(const T&, const T&), combined in rank order). The root gets the result; the other ranks get
+  /// a value-initialized T. Binomial tree: ceil(log2 p) rounds (+1 for a non-commutative op with
+  /// root != 0), p - 1 messages of one value each. Throws protocol_error if built-in element-wise
+  /// operators meet sequences of different lengths.
+  template <class T, class Op>
+  T reduce(const T& value, Op op, int root = 0) {
+    auto ctx = begin(detail::operation::reduce, root);
+    const auto combine = [&](T& acc, const T& later, int from) {
+      const std::string problem = detail::combine_into(op, acc, later);
+      if (!problem.empty()) ctx.fail(from, problem);
+    };
+    return algorithms::reduce_binomial(ctx, root, T(value), combine, detail::is_commutative_v<Op>);
+  }
+
+  /// Collective: the root gets size() values, element r from rank r; the other ranks get an empty
+  /// vector. Values may differ in size between ranks (strings, maps). Binomial tree:
+  /// ceil(log2 p) rounds, the root receives (p - 1) values.
+  template <class T>
+  std::vector<T> gather(const T& value, int root = 0) {
+    auto ctx = begin(detail::operation::gather, root);
+    const auto bytes = detail::encode_value(value);
+    const auto block = algorithms::gather_binomial(ctx, root, bytes.data(), bytes.size());
+    std::vector<T> result;
+    if (rank_ != root) return result;
+    std::vector<detail::segment> segments;
+    if (!detail::split_segments(block.data(), block.size(), members_.size(), segments))
+      ctx.fail(root, "assembled a gather block that is not " + std::to_string(size()) + " values");
+    result.resize(members_.size());
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+      const int from = (root + static_cast<int>(i)) % size();
+      const std::string problem = detail::decode_value(segments[i].data, segments[i].size,
+                                                       result[static_cast<std::size_t>(from)]);
+      if (!problem.empty()) ctx.fail(from, "contributed " + problem);
+    }
+    return result;
+  }
+
+  /// Collective: the root passes size() values (else std::invalid_argument at the root, before
+  /// anything is sent); every rank r gets values[r]. Other ranks' `values` are ignored (pass {}).
+  /// Binomial tree: ceil(log2 p) rounds, the root sends p - 1 values in ceil(log2 p) messages.
+  template <class T>
+  T scatter(const std::vector<T>& values, int root = 0) {
+    check_rank("scatter", "root", root);
+    if (rank_ == root && values.size() != members_.size())
+      throw std::invalid_argument("scatter: root " + std::to_string(root) + " passed " +
+                                  std::to_string(values.size()) + " values to communicator '" +
+                                  name_ + "' of size " + std::to_string(size()) +
+                                  " (pass exactly one value per rank)");
+    auto ctx = begin(detail::operation::scatter, root);
+    std::vector<std::byte> block;
+    if (rank_ == root)
+      for (int i = 0; i < size(); ++i) {
+        const auto bytes =
+            detail::encode_value(values[static_cast<std::size_t>((root + i) % size())]);
+        detail::append_segment(block, bytes.data(), bytes.size());
+      }
+    T result{};
+    algorithms::scatter_binomial(
+        ctx, root, block.data(), block.size(), [&](const std::byte* data, std::size_t size) {
+          const std::string problem = detail::decode_value(data, size, result);
+          if (!problem.empty()) ctx.fail(root, "sent " + problem);
+        });
+    return result;
+  }
+
+  /// Collective: returns on any rank only after every rank has called it. Dissemination:
+  /// ceil(log2 p) rounds of one empty message per rank.
+  void barrier() {
+    auto ctx = begin(detail::operation::barrier, -1);
+    algorithms::barrier_dissemination(ctx);
+  }
+
+ private:
+  using message = typename Transport::message;
+
+  // What the algorithms see of one collective call (see algorithms/context.hpp).
+  class operation_context {
+   public:
+    operation_context(basic_communicator& comm, detail::operation kind, std::uint64_t sequence,
+                      int root)
+        : comm_(comm), kind_(kind), sequence_(sequence), root_(root) {}
+
+    int rank() const { return comm_.rank_; }
+    int size() const { return comm_.size(); }
+
+    void send(int to, std::uint32_t step, const std::byte* data, std::size_t size) {
+      detail::header h = comm_.make_header(kind_, sequence_, root_);
+      h.step = step;
+      comm_.post(to, h, data, size, [&] { return describe(); });
+    }
+
+    message receive(int from, std::uint32_t step) {
+      const detail::match_key key{comm_.id_, false, sequence_, step, comm_.world_rank(from)};
+      message m = comm_.wait_for(key, from, [&] { return describe(); });
+      const detail::header& h = m.header();
+      if (h.kind != kind_)
+        comm_.fail_protocol("rank " + std::to_string(comm_.rank_) + " is in " + describe() +
+                            " but rank " + std::to_string(from) + " sent a " +
+                            detail::operation_name(h.kind) +
+                            " message for the same call: every rank must call the same "
+                            "collectives in the same order");
+      if (h.tag != root_)
+        comm_.fail_protocol("rank " + std::to_string(comm_.rank_) + " is in " + describe() +
+                            " but rank " + std::to_string(from) + " called it with root " +
+                            std::to_string(h.tag) + ": every rank must pass the same root");
+      return m;
+    }
+
+    [[noreturn]] void fail(int from, const std::string& what) {
+      comm_.fail_protocol(describe() + ": rank " + std::to_string(from) + " " + what);
+    }
+
+    std::string describe() const {
+      std::string text = detail::operation_name(kind_);
+      if (root_ >= 0) text += " (root " + std::to_string(root_) + ")";
+      return text + " [call #" + std::to_string(sequence_) + " on communicator '" + comm_.name_ +
+             "']";
+    }
+
+   private:
+    basic_communicator& comm_;
+    detail::operation kind_;
+    std::uint64_t sequence_;
+    int root_;
+  };
+
+  void init_world() {
+    auto& transport = mailbox_->transport();
+    rank_ = transport.rank();
+    members_.resize(static_cast<std::size_t>(transport.size()));
+    for (std::size_t i = 0; i < members_.size(); ++i)
+      members_[i] = static_cast<int>(i);
+  }
+
+  operation_context begin(detail::operation kind, int root) {
+    if (root != -1 || kind != detail::operation::barrier)
+      check_rank(detail::operation_name(kind), "root", root);
+    return operation_context(*this, kind, ++sequence_, root);
+  }
+
+  detail::header make_header(detail::operation kind, std::uint64_t sequence, int tag) const {
+    detail::header h;
+    h.kind = kind;
+    h.source = static_cast<std::uint32_t>(world_rank(rank_));
+    h.tag = tag;
+    h.communicator = id_;
+    h.sequence = sequence;
+    return h;
+  }
+
+  std::uint32_t world_rank(int rank) const {
+    return static_cast<std::uint32_t>(members_[static_cast<std::size_t>(rank)]);
+  }
+
+  template <class Describe>
+  void post(int to, detail::header& h, const std::byte* data, std::size_t size,
+            Describe&& describe) {
+    h.payload_size = size;
+    if (!mailbox_->transport().send(static_cast<int>(world_rank(to)), h, data, size,
+                                    detail::deadline_after(timeout_)))
+      fail_timeout(describe(), "its queue of unsent messages to rank " + std::to_string(to) +
+                                   " stayed full (is that rank reading?)");
+  }
+
+  template <class Describe>
+  message wait_for(const detail::match_key& key, int from, Describe&& describe) {
+    auto m = mailbox_->receive(key, detail::deadline_after(timeout_));
+    if (!m) fail_timeout(describe(), "no message came from rank " + std::to_string(from));
+    return std::move(*m);
+  }
+
+  [[noreturn]] void fail_timeout(const std::string& what, const std::string& detail) {
+    mailbox_->transport().abandon();
+    throw timeout_error("symphony: rank " + std::to_string(rank_) + " timed out after " +
+                        seconds_text(timeout_) + " in " + what + ": " + detail +
+                        " (SYMPHONY_TIMEOUT sets the limit)");
+  }
+
+  [[noreturn]] void fail_protocol(const std::string& what) {
+    mailbox_->transport().abandon();
+    throw protocol_error("symphony: " + what);
+  }
+
+  void check_rank(const char* operation, const char* role, int value) const {
+    if (value < 0 || value >= size())
+      throw std::invalid_argument(std::string(operation) + ": " + role + " " +
+                                  std::to_string(value) + " is not a rank of communicator '" +
+                                  name_ + "' (size " + std::to_string(size()) + ")");
+  }
+
+  static void check_tag(const char* operation, int tag) {
+    if (tag < 0)
+      throw std::invalid_argument(std::string(operation) + ": tag " + std::to_string(tag) +
+                                  " is negative (tags are >= 0)");
+  }
+
+  static std::string seconds_text(std::chrono::milliseconds t) {
+    const auto ms = t.count();
+    return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+  }
+
+  std::shared_ptr<detail::mailbox<Transport>> mailbox_;  // shared with derived communicators
+  std::chrono::milliseconds timeout_;
+  std::uint64_t id_ = 0;  // 0: the world communicator
+  std::string name_ = "world";
+  std::vector<int> members_;  // world rank of each rank
+  int rank_ = 0;
+  std::uint64_t sequence_ = 0;  // collectives called so far
+};
+
+/// The communicator between processes over ZeroMQ; `communicator world;` joins the job.
+using communicator = basic_communicator<zmq_transport>;
+
+}  // namespace symphony

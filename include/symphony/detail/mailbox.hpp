@@ -1,0 +1,82 @@
+// symphony/detail/mailbox.hpp: message matching.
+//
+// One process has one transport, shared by its world communicator and every communicator derived
+// from it. Messages arrive in whatever order the network delivers them; the mailbox files each
+// under its match key (communicator, operation sequence number, step or tag, source) and hands it
+// out when a receive for that key is posted. A message that arrives early waits in the mailbox;
+// several with the same key (point-to-point with one tag) come out in arrival order.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <tuple>
+#include <utility>
+
+#include "../transport/transport.hpp"
+#include "wire.hpp"
+
+namespace symphony::detail {
+
+/// What a receive waits for. Collectives match on (communicator, sequence, step, source);
+/// point-to-point messages on (communicator, tag, source) with sequence 0.
+struct match_key {
+  std::uint64_t communicator = 0;
+  bool point_to_point = false;
+  std::uint64_t sequence = 0;
+  std::int64_t step_or_tag = 0;
+  std::uint32_t source = 0;
+
+  static match_key of(const header& h) {
+    const bool p2p = h.kind == operation::point_to_point;
+    return {h.communicator, p2p, p2p ? 0 : h.sequence,
+            p2p ? h.tag : static_cast<std::int64_t>(h.step), h.source};
+  }
+  friend bool operator<(const match_key& a, const match_key& b) {
+    return std::tie(a.communicator, a.point_to_point, a.sequence, a.step_or_tag, a.source) <
+           std::tie(b.communicator, b.point_to_point, b.sequence, b.step_or_tag, b.source);
+  }
+};
+
+template <class Transport>
+class mailbox {
+ public:
+  using message = typename Transport::message;
+
+  template <class... Args>
+  explicit mailbox(Args&&... transport_args) : transport_(std::forward<Args>(transport_args)...) {}
+
+  Transport& transport() { return transport_; }
+
+  /// The message for `key`, from the early arrivals or from the transport; nullopt if none came
+  /// before `until`. Messages for other keys that arrive meanwhile are kept.
+  std::optional<message> receive(const match_key& key, deadline until) {
+    if (auto found = early_.find(key); found != early_.end()) {
+      message m = std::move(found->second.front());
+      found->second.pop_front();
+      if (found->second.empty()) early_.erase(found);
+      return m;
+    }
+    while (auto m = transport_.receive(until)) {
+      const match_key arrived = match_key::of(m->header());
+      if (!(arrived < key) && !(key < arrived)) return m;
+      early_[arrived].push_back(std::move(*m));
+    }
+    return std::nullopt;
+  }
+
+  /// Number of messages waiting for a receive (for tests and diagnostics).
+  std::size_t early_count() const {
+    std::size_t n = 0;
+    for (const auto& entry : early_)
+      n += entry.second.size();
+    return n;
+  }
+
+ private:
+  Transport transport_;
+  std::map<match_key, std::deque<message>> early_;
+};
+
+}  // namespace symphony::detail

@@ -1,0 +1,132 @@
+// symphony/detail/serialization.hpp: turning values into payload bytes and back.
+//
+// Two paths, chosen at compile time:
+//  - raw: a trivially copyable T, or a std::vector / std::basic_string of trivially copyable
+//    elements, travels as its own bytes. Encoding is a view of the value (no copy, no allocation);
+//    decoding is the one memcpy into the destination.
+//  - cereal: anything else cereal can serialize (std::map, std::vector<std::string>, user structs
+//    with a `serialize` member or free function) goes through a cereal binary archive.
+// Both ends of a message must use the same T; sizes are checked on the way in.
+#pragma once
+
+#include <cereal/archives/binary.hpp>
+#include <cereal/types/array.hpp>
+#include <cereal/types/chrono.hpp>
+#include <cereal/types/complex.hpp>
+#include <cereal/types/deque.hpp>
+#include <cereal/types/list.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/set.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/tuple.hpp>
+#include <cereal/types/unordered_map.hpp>
+#include <cereal/types/unordered_set.hpp>
+#include <cereal/types/utility.hpp>
+#include <cereal/types/variant.hpp>
+#include <cereal/types/vector.hpp>
+#include <cstddef>
+#include <cstring>
+#include <sstream>
+#include <streambuf>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace symphony::detail {
+
+template <class T>
+struct contiguous_raw : std::false_type {};
+template <class T, class A>
+struct contiguous_raw<std::vector<T, A>>
+    : std::bool_constant<std::is_trivially_copyable_v<T> && !std::is_same_v<T, bool>> {};
+template <class C, class Tr, class A>
+struct contiguous_raw<std::basic_string<C, Tr, A>> : std::true_type {};
+
+/// True when T travels as raw bytes with no serialization step.
+template <class T>
+inline constexpr bool is_raw_value_v = std::is_trivially_copyable_v<T> || contiguous_raw<T>::value;
+
+template <class T>
+inline constexpr bool is_contiguous_raw_v = contiguous_raw<T>::value;
+
+/// The bytes of one encoded value: a view of the value itself on the raw path, or a buffer this
+/// object owns on the cereal path. Must not outlive the value it was made from.
+class encoded_value {
+ public:
+  encoded_value(const void* data, std::size_t size)
+      : data_(static_cast<const std::byte*>(data)), size_(size) {}
+  explicit encoded_value(std::string owned)
+      : owned_(std::move(owned)),
+        data_(reinterpret_cast<const std::byte*>(owned_.data())),
+        size_(owned_.size()) {}
+  encoded_value(const encoded_value&) = delete;
+  encoded_value& operator=(const encoded_value&) = delete;
+
+  const std::byte* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::string owned_;
+  const std::byte* data_;
+  std::size_t size_;
+};
+
+template <class T>
+encoded_value encode_value(const T& value) {
+  static_assert(!std::is_pointer_v<T>, "symphony cannot send pointers: send the pointed-to value");
+  if constexpr (std::is_trivially_copyable_v<T>) {
+    return encoded_value(&value, sizeof(T));
+  } else if constexpr (is_contiguous_raw_v<T>) {
+    return encoded_value(value.data(), value.size() * sizeof(typename T::value_type));
+  } else {
+    std::ostringstream stream(std::ios::binary);
+    {
+      cereal::BinaryOutputArchive archive(stream);
+      archive(value);
+    }
+    return encoded_value(std::move(stream).str());
+  }
+}
+
+/// A read-only streambuf over a byte range, so cereal can read a message without copying it.
+class memory_streambuf : public std::streambuf {
+ public:
+  memory_streambuf(const std::byte* data, std::size_t size) {
+    // std::streambuf wants char*; the buffer is only ever read.
+    char* begin = const_cast<char*>(reinterpret_cast<const char*>(data));
+    setg(begin, begin, begin + size);
+  }
+};
+
+/// Decodes `size` bytes into `out`. Returns an empty string on success, else what is wrong
+/// (the caller adds which operation and which rank sent it).
+template <class T>
+std::string decode_value(const std::byte* data, std::size_t size, T& out) {
+  if constexpr (std::is_trivially_copyable_v<T>) {
+    if (size != sizeof(T))
+      return "a payload of " + std::to_string(size) + " bytes where a value of " +
+             std::to_string(sizeof(T)) + " bytes was expected (do both sides use the same type?)";
+    std::memcpy(static_cast<void*>(&out), data, sizeof(T));
+  } else if constexpr (is_contiguous_raw_v<T>) {
+    using element = typename T::value_type;
+    if (size % sizeof(element) != 0)
+      return "a payload of " + std::to_string(size) + " bytes, not a whole number of " +
+             std::to_string(sizeof(element)) + "-byte elements (do both sides use the same type?)";
+    out.resize(size / sizeof(element));
+    if (size != 0) std::memcpy(static_cast<void*>(out.data()), data, size);
+  } else {
+    try {
+      memory_streambuf buffer(data, size);
+      std::istream stream(&buffer);
+      cereal::BinaryInputArchive archive(stream);
+      archive(out);
+    } catch (const std::exception& e) {
+      return "a payload of " + std::to_string(size) + " bytes that does not deserialize (" +
+             e.what() + "; do both sides use the same type?)";
+    }
+  }
+  return {};
+}
+
+}  // namespace symphony::detail
