@@ -232,8 +232,24 @@ class basic_communicator {
 
     message receive(int from, std::uint32_t step) {
       const detail::match_key key{comm_.id_, false, sequence_, step, comm_.world_rank(from)};
-      message m = comm_.wait_for(key, from, [&] { return describe(); });
-      const detail::header& h = m.header();
+      const auto check = [&](const detail::header& h) { check_same_call(h); };
+      if (!checked_early_) {  // a mismatched message may have arrived before this call began
+        comm_.mailbox_->for_each_early(comm_.id_, sequence_, check);
+        checked_early_ = true;
+      }
+      message m = comm_.wait_for(
+          key, from, [&] { return describe(); }, check);
+      check_same_call(m.header());
+      return m;
+    }
+
+    // Every message of this call (same communicator and sequence number) must come from a rank
+    // in the same operation with the same root; anything else means the ranks disagree.
+    void check_same_call(const detail::header& h) {
+      if (h.kind == detail::operation::point_to_point || h.communicator != comm_.id_ ||
+          h.sequence != sequence_)
+        return;
+      const int from = comm_.local_rank(h.source);
       if (h.kind != kind_)
         comm_.fail_protocol("rank " + std::to_string(comm_.rank_) + " is in " + describe() +
                             " but rank " + std::to_string(from) + " sent a " +
@@ -244,7 +260,6 @@ class basic_communicator {
         comm_.fail_protocol("rank " + std::to_string(comm_.rank_) + " is in " + describe() +
                             " but rank " + std::to_string(from) + " called it with root " +
                             std::to_string(h.tag) + ": every rank must pass the same root");
-      return m;
     }
 
     [[noreturn]] void fail(int from, const std::string& what) {
@@ -263,6 +278,7 @@ class basic_communicator {
     detail::operation kind_;
     std::uint64_t sequence_;
     int root_;
+    bool checked_early_ = false;
   };
 
   void init_world() {
@@ -289,6 +305,13 @@ class basic_communicator {
     return h;
   }
 
+  // The rank in this communicator of world rank `world` (-1 if not a member).
+  int local_rank(std::uint32_t world) const {
+    for (std::size_t i = 0; i < members_.size(); ++i)
+      if (members_[i] == static_cast<int>(world)) return static_cast<int>(i);
+    return -1;
+  }
+
   std::uint32_t world_rank(int rank) const {
     return static_cast<std::uint32_t>(members_[static_cast<std::size_t>(rank)]);
   }
@@ -303,9 +326,11 @@ class basic_communicator {
                                    " stayed full (is that rank reading?)");
   }
 
-  template <class Describe>
-  message wait_for(const detail::match_key& key, int from, Describe&& describe) {
-    auto m = mailbox_->receive(key, detail::deadline_after(timeout_));
+  template <class Describe, class Inspect = void (*)(const detail::header&)>
+  message wait_for(
+      const detail::match_key& key, int from, Describe&& describe,
+      Inspect&& inspect = [](const detail::header&) {}) {
+    auto m = mailbox_->receive(key, detail::deadline_after(timeout_), inspect);
     if (!m) fail_timeout(describe(), "no message came from rank " + std::to_string(from));
     return std::move(*m);
   }

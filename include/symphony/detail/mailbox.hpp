@@ -50,8 +50,10 @@ class mailbox {
   Transport& transport() { return transport_; }
 
   /// The message for `key`, from the early arrivals or from the transport; nullopt if none came
-  /// before `until`. Messages for other keys that arrive meanwhile are kept.
-  std::optional<message> receive(const match_key& key, deadline until) {
+  /// before `until`. Messages for other keys that arrive meanwhile are kept, after being shown to
+  /// `inspect(header)`, which may throw to report one that cannot belong to a correct program.
+  template <class Inspect>
+  std::optional<message> receive(const match_key& key, deadline until, Inspect&& inspect) {
     if (auto found = early_.find(key); found != early_.end()) {
       message m = std::move(found->second.front());
       found->second.pop_front();
@@ -61,9 +63,23 @@ class mailbox {
     while (auto m = transport_.receive(until)) {
       const match_key arrived = match_key::of(m->header());
       if (!(arrived < key) && !(key < arrived)) return m;
+      inspect(m->header());
       early_[arrived].push_back(std::move(*m));
     }
     return std::nullopt;
+  }
+
+  /// Calls fn(header) for every early message of collective `sequence` on `communicator`.
+  template <class Fn>
+  void for_each_early(std::uint64_t communicator, std::uint64_t sequence, Fn&& fn) const {
+    const match_key first{communicator, false, sequence, 0, 0};
+    for (auto it = early_.lower_bound(first); it != early_.end(); ++it) {
+      if (it->first.communicator != communicator || it->first.point_to_point ||
+          it->first.sequence != sequence)
+        break;
+      for (const auto& m : it->second)
+        fn(m.header());
+    }
   }
 
   /// Number of messages waiting for a receive (for tests and diagnostics).
