@@ -12,5 +12,6 @@
 #include "communicator.hpp"
 #include "config.hpp"
 #include "error.hpp"
+#include "group.hpp"
 #include "ops.hpp"
 #include "threads.hpp"

@@ -16,8 +16,11 @@
 // default-constructible. Both sides must use the same type.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -31,6 +34,7 @@
 #include "algorithms/reduce_binomial.hpp"
 #include "algorithms/scatter_binomial.hpp"
 #include "config.hpp"
+#include "detail/communicator_id.hpp"
 #include "detail/mailbox.hpp"
 #include "detail/segments.hpp"
 #include "detail/serialization.hpp"
@@ -76,7 +80,11 @@ class basic_communicator {
   basic_communicator& operator=(basic_communicator&&) noexcept = default;
   ~basic_communicator() = default;
 
-  /// This process's rank in the communicator, 0 <= rank() < size().
+  /// False for a communicator this rank is not a member of (split with a negative color) and for
+  /// a moved-from one; every operation on such a communicator throws std::logic_error.
+  explicit operator bool() const noexcept { return mailbox_ != nullptr && rank_ >= 0; }
+
+  /// This process's rank in the communicator, 0 <= rank() < size() (-1 if not a member).
   int rank() const { return rank_; }
   /// Number of ranks in the communicator.
   int size() const { return static_cast<int>(members_.size()); }
@@ -92,6 +100,7 @@ class basic_communicator {
   /// bad dest or tag, timeout_error if the queue to `dest` stays full until the timeout.
   template <class T>
   void send(const T& value, int dest, int tag = 0) {
+    require_member("send");
     check_rank("send", "dest", dest);
     check_tag("send", tag);
     const auto bytes = detail::encode_value(value);
@@ -112,6 +121,7 @@ class basic_communicator {
   /// The same, receiving into an existing object (reuses a vector's capacity).
   template <class T>
   void recv(T& value, int source, int tag = 0) {
+    require_member("recv");
     check_rank("recv", "source", source);
     check_tag("recv", tag);
     const auto what = [&] { return "recv (tag " + std::to_string(tag) + ")"; };
@@ -120,6 +130,56 @@ class basic_communicator {
     const std::string problem = detail::decode_value(m.data(), m.size(), value);
     if (!problem.empty())
       fail_protocol(what() + ": rank " + std::to_string(source) + " sent " + problem);
+  }
+
+  // --- communicators from communicators -------------------------------------------------------
+
+  /// Collective: splits this communicator as MPI_Comm_split does. Ranks that pass the same
+  /// `color` (>= 0) form one new communicator, ordered by `key` and then by their rank here. A
+  /// negative color (symphony::no_color) means "in no new communicator": that rank gets a
+  /// communicator that converts to false. The new communicators share this one's connections
+  /// (no new sockets) and never mix their messages with this one's or each other's.
+  /// Cost: a gather and a broadcast of two ints per rank.
+  basic_communicator split(int color, int key = 0) {
+    require_member("split");
+    std::vector<std::array<int, 2>> all = gather(std::array<int, 2>{color, key}, 0);
+    broadcast(all, 0);
+    if (color < 0) return basic_communicator(not_a_member{});
+    std::vector<int> chosen;  // ranks of this communicator with the same color, in new-rank order
+    for (int r = 0; r < size(); ++r)
+      if (all[static_cast<std::size_t>(r)][0] == color) chosen.push_back(r);
+    std::stable_sort(chosen.begin(), chosen.end(), [&](int a, int b) {
+      return all[static_cast<std::size_t>(a)][1] < all[static_cast<std::size_t>(b)][1];
+    });
+    return derive(chosen,
+                  detail::derived_id(id_, {1, sequence_, static_cast<std::uint64_t>(color)}),
+                  name_ + "/split(color " + std::to_string(color) + ")");
+  }
+
+  /// A communicator of the listed ranks of this one, in the listed order (new rank i is
+  /// ranks[i]). Not collective over this communicator: only the listed ranks call it, and they
+  /// must create their subgroups in the same order (as MPI_Comm_create_group). No message is sent.
+  /// Throws std::invalid_argument if a rank is out of range, listed twice, or if the calling rank
+  /// is not listed.
+  basic_communicator subgroup(const std::vector<int>& ranks) {
+    require_member("subgroup");
+    std::vector<std::uint64_t> fields{2};
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      check_rank("subgroup", "member", ranks[i]);
+      for (std::size_t j = 0; j < i; ++j)
+        if (ranks[j] == ranks[i])
+          throw std::invalid_argument("subgroup: rank " + std::to_string(ranks[i]) +
+                                      " is listed twice");
+      fields.push_back(static_cast<std::uint64_t>(ranks[i]));
+    }
+    if (std::find(ranks.begin(), ranks.end(), rank_) == ranks.end())
+      throw std::invalid_argument(
+          "subgroup: the calling rank " + std::to_string(rank_) +
+          " is not among the listed ranks (only members create a subgroup)");
+    fields.push_back(static_cast<std::uint64_t>(subgroups_made_[ranks]++));
+    std::string label = name_ + "/subgroup(" + std::to_string(ranks.size()) + " ranks from " +
+                        std::to_string(ranks.front()) + ")";
+    return derive(ranks, detail::derived_id(id_, fields), std::move(label));
   }
 
   // --- collectives ----------------------------------------------------------------------------
@@ -281,6 +341,25 @@ class basic_communicator {
     bool checked_early_ = false;
   };
 
+  // A communicator this rank is not a member of.
+  struct not_a_member {};
+  explicit basic_communicator(not_a_member) : timeout_(default_timeout), rank_(-1) {}
+
+  // A communicator over `ranks` (ranks of this one) sharing this one's mailbox.
+  basic_communicator derive(const std::vector<int>& ranks, std::uint64_t id,
+                            std::string name) const {
+    basic_communicator c{not_a_member{}};
+    c.mailbox_ = mailbox_;
+    c.timeout_ = timeout_;
+    c.id_ = id;
+    c.name_ = std::move(name);
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      c.members_.push_back(members_[static_cast<std::size_t>(ranks[i])]);
+      if (ranks[i] == rank_) c.rank_ = static_cast<int>(i);
+    }
+    return c;
+  }
+
   void init_world() {
     auto& transport = mailbox_->transport();
     rank_ = transport.rank();
@@ -290,6 +369,7 @@ class basic_communicator {
   }
 
   operation_context begin(detail::operation kind, int root) {
+    require_member(detail::operation_name(kind));
     if (root != -1 || kind != detail::operation::barrier)
       check_rank(detail::operation_name(kind), "root", root);
     return operation_context(*this, kind, ++sequence_, root);
@@ -347,6 +427,13 @@ class basic_communicator {
     throw protocol_error("symphony: " + what);
   }
 
+  void require_member(const char* operation) const {
+    if (!*this)
+      throw std::logic_error(std::string(operation) +
+                             ": this communicator has no members here (a split with a negative "
+                             "color, or moved from)");
+  }
+
   void check_rank(const char* operation, const char* role, int value) const {
     if (value < 0 || value >= size())
       throw std::invalid_argument(std::string(operation) + ": " + role + " " +
@@ -371,8 +458,12 @@ class basic_communicator {
   std::string name_ = "world";
   std::vector<int> members_;  // world rank of each rank
   int rank_ = 0;
-  std::uint64_t sequence_ = 0;  // collectives called so far
+  std::uint64_t sequence_ = 0;                      // collectives called so far
+  std::map<std::vector<int>, int> subgroups_made_;  // per member list, so ids differ
 };
+
+/// The color that puts a rank in no new communicator in split().
+inline constexpr int no_color = -1;
 
 /// The communicator between processes over ZeroMQ; `communicator world;` joins the job.
 using communicator = basic_communicator<zmq_transport>;

@@ -82,6 +82,34 @@ SYMPHONY_SCENARIO(mixed) {
   return 0;
 }
 
+// Subcommunicators between processes: split halves and an overlapping subgroup, used in turns.
+SYMPHONY_SCENARIO(subgroups) {
+  symphony::communicator world;
+  const int n = world.size();
+  auto halves = world.split(world.rank() < n / 2 ? 0 : 1, world.rank());
+  const auto concat = [](const std::string& a, const std::string& b) { return a + b; };
+  const auto names = reference::make_case<std::string>(
+      "name", [](int r) { return "r" + std::to_string(r); }, concat);
+  for (int root = 0; root < halves.size(); ++root)
+    reference::check_case(halves, names, root);
+  std::vector<int> firsts{0};  // rank 0 and the first rank of the second half
+  if (n / 2 > 0) firsts.push_back(n / 2);
+  const bool is_first = halves.rank() == 0;
+  for (int i = 0; i < 200; ++i) {
+    if (is_first && firsts.size() == 2) {
+      auto heads = world.subgroup(firsts);
+      int x = heads.rank() == 0 ? i : -1;
+      heads.broadcast(x, 0);
+      SCENARIO_CHECK(x == i, "heads broadcast " << i);
+    }
+    const int total = halves.reduce(1, symphony::ops::sum, i % halves.size());
+    if (halves.rank() == i % halves.size())
+      SCENARIO_CHECK(total == halves.size(), "halves reduce " << i);
+  }
+  world.barrier();
+  return 0;
+}
+
 // Rank 2 of 3 never starts: the others must fail with a timeout_error naming the operation and
 // the missing rank, after about SYMPHONY_TIMEOUT (1 s) and well before the test's limit.
 SYMPHONY_SCENARIO(missing_rank) {
@@ -140,6 +168,14 @@ TEST_CASE("thousands of mixed collectives and point-to-point messages stay match
   for (const int n : {1, 2, 4, 7}) {
     CAPTURE(n);
     for (const auto& rank : testing::run_job({"mixed", n}))
+      CHECK_RANK_OK(rank);
+  }
+}
+
+TEST_CASE("split communicators and subgroups between processes") {
+  for (const int n : {1, 3, 6}) {
+    CAPTURE(n);
+    for (const auto& rank : testing::run_job({"subgroups", n}))
       CHECK_RANK_OK(rank);
   }
 }
