@@ -290,6 +290,15 @@ class basic_communicator {
       comm_.post(to, h, data, size, [&] { return describe(); });
     }
 
+    void forward(int to, std::uint32_t step, const message& received) {
+      detail::header h = comm_.make_header(kind_, sequence_, root_);
+      h.step = step;
+      h.payload_size = received.size();
+      if (!comm_.mailbox_->transport().forward(static_cast<int>(comm_.world_rank(to)), h, received,
+                                               detail::deadline_after(comm_.timeout_)))
+        comm_.fail_queue_full(describe(), to);
+    }
+
     message receive(int from, std::uint32_t step) {
       const detail::match_key key{comm_.id_, false, sequence_, step, comm_.world_rank(from)};
       const auto check = [&](const detail::header& h) { check_same_call(h); };
@@ -402,8 +411,12 @@ class basic_communicator {
     h.payload_size = size;
     if (!mailbox_->transport().send(static_cast<int>(world_rank(to)), h, data, size,
                                     detail::deadline_after(timeout_)))
-      fail_timeout(describe(), "its queue of unsent messages to rank " + std::to_string(to) +
-                                   " stayed full (is that rank reading?)");
+      fail_queue_full(describe(), to);
+  }
+
+  [[noreturn]] void fail_queue_full(const std::string& what, int to) {
+    fail_timeout(what, "its queue of unsent messages to rank " + std::to_string(to) +
+                           " stayed full (is that rank reading?)");
   }
 
   template <class Describe, class Inspect = void (*)(const detail::header&)>

@@ -21,14 +21,14 @@ auto broadcast_binomial(Context& ctx, int root, const std::byte* data, std::size
     -> std::optional<decltype(ctx.receive(0, 0))> {
   const binomial_tree tree(ctx.size(), root);
   std::optional<decltype(ctx.receive(0, 0))> received;
-  if (ctx.rank() != root) {
-    received.emplace(ctx.receive(tree.parent(ctx.rank()), 0));
-    data = received->data();
-    size = received->size();
-  }
+  if (ctx.rank() != root) received.emplace(ctx.receive(tree.parent(ctx.rank()), 0));
   const auto children = tree.children(ctx.rank());
-  for (auto child = children.rbegin(); child != children.rend(); ++child)
-    ctx.send(*child, 0, data, size);
+  for (auto child = children.rbegin(); child != children.rend(); ++child) {
+    if (received)
+      ctx.forward(*child, 0, *received);  // shares the received buffer: no copy per child
+    else
+      ctx.send(*child, 0, data, size);
+  }
   return received;
 }
 

@@ -8,6 +8,8 @@
 //   int  ctx.rank() const, ctx.size() const      this rank and the size of the communicator
 //   void ctx.send(int to, std::uint32_t step, const std::byte* data, std::size_t size)
 //   auto ctx.receive(int from, std::uint32_t step)   a message with data() and size()
+//   void ctx.forward(int to, std::uint32_t step, const message&)   sends a received payload on,
+//                                                   without copying it where the transport can
 //   [[noreturn]] void ctx.fail(int from, const std::string& what)   throws protocol_error
 //
 // `step` numbers the messages of one operation between the same pair of ranks, so an algorithm

@@ -116,6 +116,10 @@ class thread_transport {
     return true;
   }
 
+  bool forward(int to, const detail::header& h, const message& received, detail::deadline until) {
+    return send(to, h, received.data(), received.size(), until);
+  }
+
   std::optional<message> receive(detail::deadline until) { return hub_->pop(rank_, until); }
 
   void abandon() noexcept {}

@@ -14,6 +14,9 @@
 //             deadline)          queues a message for rank `to` (possibly this rank itself);
 //                                the buffer may be reused as soon as it returns; false if it
 //                                could not be queued before the deadline
+//   bool forward(int to, const detail::header&, const message& received, deadline)
+//                                sends the payload of a received message on to rank `to`, as
+//                                send() does, sharing its buffer where the transport can
 //   std::optional<message> receive(deadline)
 //                                the next message for this rank from any sender; nullopt when
 //                                the deadline passes first

@@ -43,6 +43,13 @@ class zmq_transport {
     const std::byte* data() const { return static_cast<const std::byte*>(payload_.data()); }
     std::size_t size() const { return payload_.size(); }
 
+    // Another reference to the same payload: ZeroMQ shares large buffers by reference count.
+    zmq::message_t share() const {
+      zmq::message_t copy;
+      copy.copy(const_cast<zmq::message_t&>(payload_));  // zmq_msg_copy only adds a reference
+      return copy;
+    }
+
    private:
     detail::header header_;
     zmq::message_t payload_;
@@ -79,15 +86,12 @@ class zmq_transport {
 
   bool send(int to, const detail::header& h, const std::byte* data, std::size_t size,
             detail::deadline until) {
-    zmq::socket_t& out = outbox(to);
-    const auto encoded = detail::encode(h);
-    // The first frame decides whether the message fits the queue; the second always follows it.
-    while (!out.send(zmq::buffer(encoded), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-      zmq::pollitem_t item{out.handle(), 0, ZMQ_POLLOUT, 0};
-      if (zmq::poll(&item, 1, wait_time(until)) == 0 && detail::clock::now() >= until) return false;
-    }
-    out.send(zmq::const_buffer(data, size), zmq::send_flags::none);
-    return true;
+    // The one copy the ZeroMQ API forces for a buffer the caller keeps.
+    return send_frames(to, h, zmq::message_t(data, size), until);
+  }
+
+  bool forward(int to, const detail::header& h, const message& received, detail::deadline until) {
+    return send_frames(to, h, received.share(), until);  // no copy of the payload
   }
 
   std::optional<message> receive(detail::deadline until) {
@@ -157,6 +161,19 @@ class zmq_transport {
     const std::string literal = ip;
     const bool v6 = literal.find(':') != std::string::npos;
     return "tcp://" + (v6 ? "[" + literal + "]" : literal) + ":" + std::to_string(a.port);
+  }
+
+  bool send_frames(int to, const detail::header& h, zmq::message_t payload,
+                   detail::deadline until) {
+    zmq::socket_t& out = outbox(to);
+    const auto encoded = detail::encode(h);
+    // The first frame decides whether the message fits the queue; the second always follows it.
+    while (!out.send(zmq::buffer(encoded), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      zmq::pollitem_t item{out.handle(), 0, ZMQ_POLLOUT, 0};
+      if (zmq::poll(&item, 1, wait_time(until)) == 0 && detail::clock::now() >= until) return false;
+    }
+    (void)out.send(payload, zmq::send_flags::none);
+    return true;
   }
 
   zmq::socket_t& outbox(int to) {
