@@ -70,13 +70,17 @@ inline std::string quoted(const std::string& s) {
   return "'" + s + "'";
 }
 
+inline std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\t'))
+    s.pop_back();
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.erase(0, 1);
+  return s;
+}
+
 /// Parses a non-negative whole number or throws config_error naming `name`.
 inline int parse_count(const std::string& name, const std::string& text) {
-  std::string trimmed = text;
-  while (!trimmed.empty() && (trimmed.back() == ' ' || trimmed.back() == '\n'))
-    trimmed.pop_back();
-  while (!trimmed.empty() && trimmed.front() == ' ')
-    trimmed.erase(0, 1);
+  const std::string trimmed = trim(text);
   const bool negative = !trimmed.empty() && trimmed.front() == '-';
   if (!all_digits(negative ? trimmed.substr(1) : trimmed))
     throw config_error(name + "=" + quoted(text) + " is not a whole number");
@@ -183,7 +187,12 @@ inline config config::from_environment(
   const std::string addresses = require("ADDRESSES");
   c.addresses = addresses.empty() ? std::vector<std::string>{} : detail::split_commas(addresses);
   if (const auto timeout = lookup("SYMPHONY_TIMEOUT"))
-    c.timeout = detail::parse_timeout("SYMPHONY_TIMEOUT", *timeout);
+    c.timeout = detail::parse_timeout("SYMPHONY_TIMEOUT", detail::trim(*timeout));
+  if (static_cast<int>(c.addresses.size()) != c.size && c.size >= 1)
+    throw config_error(names.addresses + "=" + detail::quoted(addresses) + " has " +
+                       std::to_string(c.addresses.size()) + " address(es) but " + names.nranks +
+                       "=" + std::to_string(c.size) +
+                       " (give one address per rank, in rank order)");
   detail::validate(c, names);
   return c;
 }

@@ -102,9 +102,9 @@ std::string combine_into(const Op& op, T& acc, const T& later) {
       return "contributed " + std::to_string(later.size()) +
              " elements to an element-wise reduction where this rank has " +
              std::to_string(acc.size()) + " (every rank must pass the same number)";
-    auto in = later.begin();
-    for (auto& element : acc)
-      element = op(element, *in++);
+    using element = typename T::value_type;  // by index: vector<bool> has proxy references
+    for (std::size_t i = 0; i < acc.size(); ++i)
+      acc[i] = op(static_cast<element>(acc[i]), static_cast<element>(later[i]));
   } else if constexpr (is_builtin_operator_v<Op>) {
     static_assert(std::is_arithmetic_v<T>,
                   "symphony's built-in operators apply to arithmetic values and to std::array, "

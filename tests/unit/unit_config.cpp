@@ -253,19 +253,20 @@ TEST_CASE("SYMPHONY_ADDRESSES must hold one well-formed, distinct address per ra
 
   SUBCASE("too few addresses") {
     env["SYMPHONY_ADDRESSES"] = "node0:5000,node1:5001";
-    expected = {"SYMPHONY_ADDRESSES has 2 address(es)", "SYMPHONY_NRANKS=3"};
+    expected = {"SYMPHONY_ADDRESSES='node0:5000,node1:5001' has 2 address(es)",
+                "SYMPHONY_NRANKS=3"};
   }
   SUBCASE("too many addresses") {
     env["SYMPHONY_ADDRESSES"] = "a:1,b:2,c:3,d:4";
-    expected = {"SYMPHONY_ADDRESSES has 4 address(es)", "SYMPHONY_NRANKS=3"};
+    expected = {"SYMPHONY_ADDRESSES='a:1,b:2,c:3,d:4' has 4 address(es)", "SYMPHONY_NRANKS=3"};
   }
   SUBCASE("no address at all") {
     env["SYMPHONY_ADDRESSES"] = "";
-    expected = {"SYMPHONY_ADDRESSES has 0 address(es)", "SYMPHONY_NRANKS=3"};
+    expected = {"SYMPHONY_ADDRESSES='' has 0 address(es)", "SYMPHONY_NRANKS=3"};
   }
   SUBCASE("a trailing comma adds an empty entry") {
     env["SYMPHONY_ADDRESSES"] = "a:1,b:2,c:3,";
-    expected = {"SYMPHONY_ADDRESSES has 4 address(es)", "SYMPHONY_NRANKS=3"};
+    expected = {"SYMPHONY_ADDRESSES='a:1,b:2,c:3,' has 4 address(es)", "SYMPHONY_NRANKS=3"};
   }
 
   // A malformed entry is named by its position and its text, with the reason.
@@ -352,6 +353,10 @@ TEST_CASE("SYMPHONY_TIMEOUT is in seconds; 0 and inf wait forever") {
   SUBCASE("a fraction: 0.5 is 500 ms") {
     env["SYMPHONY_TIMEOUT"] = "0.5";
     CHECK(read(env).timeout == 500ms);
+  }
+  SUBCASE("blanks around the number are ignored, as for the other variables") {
+    env["SYMPHONY_TIMEOUT"] = " 2 \n";
+    CHECK(read(env).timeout == 2s);
   }
   SUBCASE("a tiny positive timeout stays positive rather than becoming wait-forever") {
     env["SYMPHONY_TIMEOUT"] = "0.0001";
@@ -460,4 +465,12 @@ TEST_CASE("config::validate checks a hand-built config and names its fields") {
 TEST_CASE("config_error is a symphony::error and a std::runtime_error, so one catch handles all") {
   CHECK_THROWS_AS(read({}), symphony::error);
   CHECK_THROWS_AS(read({}), std::runtime_error);
+}
+
+TEST_CASE("host names are case-insensitive: H:1 and h:1 are the same address") {
+  auto env = good_job();
+  env["SYMPHONY_ADDRESSES"] = "Node0:5000,node1:5001,NODE0:5000";
+  const std::string what = message_of([&] { read(env); });
+  CHECK(what.find("ranks 0 and 2") != std::string::npos);
+  CHECK(what.find("tcp://node0:5000") != std::string::npos);
 }

@@ -173,3 +173,14 @@ TEST_CASE("built-ins and ops::commutative(f) are commutative; other callables ar
     CHECK_FALSE(is_commutative_v<int (*)(int, int)>);
   }
 }
+
+TEST_CASE("built-in operators apply element-wise to std::vector<bool> too") {
+  std::vector<bool> acc{true, true, false};
+  const std::vector<bool> later{true, false, false};
+  CHECK(symphony::detail::combine_into(symphony::ops::logical_and, acc, later).empty());
+  CHECK(acc == std::vector<bool>{true, false, false});
+  CHECK(symphony::detail::combine_into(symphony::ops::logical_or, acc,
+                                       std::vector<bool>{false, false, true})
+            .empty());
+  CHECK(acc == std::vector<bool>{true, false, true});
+}

@@ -8,6 +8,7 @@
 // Depth is ceil(log2(size)): that many rounds for broadcast, reduce, gather and scatter.
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 namespace symphony::algorithms {
@@ -28,13 +29,23 @@ class binomial_tree {
     return v == 0 ? -1 : absolute(v & (v - 1));
   }
 
-  /// Children of `rank` (absolute), smallest subtree first. Receiving from them in this order
-  /// extends the rank's contiguous block of relative ranks one child at a time.
+  /// Children of `rank` (absolute) in increasing relative rank: v + 1, v + 2, v + 4, ...
+  /// Receiving from them in this order extends the rank's contiguous block of relative ranks one
+  /// child at a time (what gather and an order-preserving reduce need).
   std::vector<int> children(int rank) const {
     std::vector<int> result;
     const int v = relative(rank);
     for (int mask = 1; mask < limit(v); mask <<= 1)
       if (v + mask < size_) result.push_back(absolute(v + mask));
+    return result;
+  }
+
+  /// The same children, largest subtree first (ties in increasing relative rank): sending to them
+  /// in this order starts the deepest branch earliest (what broadcast and scatter want). Differs
+  /// from children() reversed when the last subtree is cut short by the size.
+  std::vector<int> children_deepest_first(int rank) const {
+    std::vector<int> result = children(rank);
+    std::stable_sort(result.begin(), result.end(), [&](int a, int b) { return span(a) > span(b); });
     return result;
   }
 

@@ -40,11 +40,10 @@ void scatter_binomial(Context& ctx, int root, const std::byte* block, std::size_
              "received a scatter block that is not " + std::to_string(span) + " values");
 
   const int v = tree.relative(me);
-  const auto children = tree.children(me);
-  for (auto child = children.rbegin(); child != children.rend(); ++child) {
-    const auto first = static_cast<std::size_t>(tree.relative(*child) - v);
-    const auto last = first + static_cast<std::size_t>(tree.span(*child)) - 1;
-    ctx.send(*child, 0, block + segments[first].offset,
+  for (const int child : tree.children_deepest_first(me)) {
+    const auto first = static_cast<std::size_t>(tree.relative(child) - v);
+    const auto last = first + static_cast<std::size_t>(tree.span(child)) - 1;
+    ctx.send(child, 0, block + segments[first].offset,
              segments[last].end() - segments[first].offset);
   }
   take_own(segments.front().data, segments.front().size);

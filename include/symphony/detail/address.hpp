@@ -86,6 +86,8 @@ inline address_parse_result parse_address(std::string_view text) {
 
   result.value.scheme = address::kind::tcp;
   result.value.host = std::string(host);
+  for (char& c : result.value.host)  // host names are case-insensitive: H:1 and h:1 are one address
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   result.value.port = std::stoi(std::string(port));
   const bool v6 = result.value.is_ipv6_literal();
   result.value.endpoint = "tcp://" + std::string(v6 ? "[" : "") + result.value.host +

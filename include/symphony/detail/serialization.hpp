@@ -30,8 +30,12 @@
 #include <sstream>
 #include <streambuf>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
+#if __has_include(<span>)
+#include <span>
+#endif
 
 namespace symphony::detail {
 
@@ -73,8 +77,20 @@ class encoded_value {
 };
 
 template <class T>
+struct is_view : std::false_type {};
+template <class C, class Tr>
+struct is_view<std::basic_string_view<C, Tr>> : std::true_type {};
+#if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L
+template <class E, std::size_t N>
+struct is_view<std::span<E, N>> : std::true_type {};
+#endif
+
+template <class T>
 encoded_value encode_value(const T& value) {
   static_assert(!std::is_pointer_v<T>, "symphony cannot send pointers: send the pointed-to value");
+  static_assert(!is_view<T>::value,
+                "symphony cannot send a view (string_view, span): it would send the pointer, not "
+                "the data; send a std::string or std::vector");
   if constexpr (std::is_trivially_copyable_v<T>) {
     return encoded_value(&value, sizeof(T));
   } else if constexpr (is_contiguous_raw_v<T>) {
