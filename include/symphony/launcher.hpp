@@ -229,7 +229,6 @@ class launcher_state {
       throw std::invalid_argument("add_processes(" + std::to_string(count) + ", " +
                                   detail::quoted(prefix) + ", ...): the count must be at least 1");
     // Check every name first, so that a failure adds nothing.
-    std::map<std::string, int> fresh;
     for (int i = 0; i < count; ++i) {
       const std::string name = prefix + std::to_string(i);
       check_new_process(name, command);
@@ -753,6 +752,7 @@ class job_state {
         received_signal_ = sig;
         begin_stop(sig);
       } else if (!killed_) {
+        killed_on_signal_ = true;
         kill_all();  // a second signal: no more patience
       }
     }
@@ -829,7 +829,9 @@ class job_state {
       for (std::size_t i = 0; i < stopped.size() && i < 8; ++i)
         stop_note += (i == 0 ? "" : ", ") + stopped[i];
       if (stopped.size() > 8) stop_note += ", ...";
-      if (killed_count_ > 0)
+      if (killed_count_ > 0 && killed_on_signal_)
+        stop_note += " (" + std::to_string(killed_count_) + " got SIGKILL on a second signal)";
+      else if (killed_count_ > 0)
         stop_note += " (" + std::to_string(killed_count_) + " needed SIGKILL after the " +
                      format_seconds(options_.grace) + " s grace period)";
     }
@@ -868,6 +870,7 @@ class job_state {
   std::optional<clock::time_point> kill_deadline_;
   bool stopping_ = false;
   bool killed_ = false;
+  bool killed_on_signal_ = false;
   std::size_t killed_count_ = 0;
   bool finished_ = false;
   job_status status_ = job_status::succeeded;
