@@ -8,6 +8,7 @@
 //   --out TEXT          print TEXT and a newline to stdout (flushed)
 //   --err TEXT          print TEXT and a newline to stderr
 //   --out-partial TEXT  print TEXT to stdout without a newline (flushed)
+//   --out-lines N       print N numbered lines of 100 characters to stdout, fflush after each
 //   --bind-service SVC  listen on 127.0.0.1:$SYMPHONY_SERVICE_<SVC>_PORT (exit 4 if impossible)
 //   --bind-address      listen on its own entry of SYMPHONY_ADDRESSES, tcp or ipc (exit 5)
 //   --ignore-term       ignore SIGTERM from now on
@@ -143,6 +144,15 @@ int main(int argc, char** argv) {
     } else if (a == "--out-partial" && has_value) {
       std::printf("%s", value.c_str());
       std::fflush(stdout);
+      ++i;
+    } else if (a == "--out-lines" && has_value) {
+      const std::string name = env_or("SYMPHONY_NAME", "unnamed");
+      for (int line = 0; line < std::atoi(value.c_str()); ++line) {
+        std::string text = name + " line " + std::to_string(line) + " ";
+        text.resize(100, 'x');
+        std::printf("%s\n", text.c_str());
+        std::fflush(stdout);
+      }
       ++i;
     } else if (a == "--bind-service" && has_value) {
       const std::string variable = "SYMPHONY_SERVICE_" + service_stem(value) + "_PORT";

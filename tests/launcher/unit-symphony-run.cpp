@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "launcher_test_support.hpp"
@@ -182,6 +184,37 @@ TEST_CASE("--tag-output prefixes every line with the process name, --tag-rank wi
   CHECK(contains(ranked.out, "[1] hello\n"));
 }
 
+TEST_CASE("tagged lines of processes that write at the same time never mix") {
+  const int lines_each = 2000;
+  const auto r =
+      run({"--tag-output", "-n", "3", child_program(), "--out-lines", std::to_string(lines_each)});
+  REQUIRE(r.status == 0);
+  std::map<std::string, int> next_line;  // per process: the number of the line expected next
+  std::size_t start = 0;
+  int whole = 0;
+  while (start < r.out.size()) {
+    const auto newline = r.out.find('\n', start);
+    REQUIRE(newline != std::string::npos);
+    const std::string line = r.out.substr(start, newline - start);
+    start = newline + 1;
+    // "[rank1] rank1 line 17 xxxx...": the prefix, then the child's 100 characters.
+    const auto close = line.find("] ");
+    REQUIRE(close != std::string::npos);
+    const std::string name = line.substr(1, close - 1);
+    const std::string text = line.substr(close + 2);
+    const std::string expected_start = name + " line " + std::to_string(next_line[name]) + " ";
+    if (text.size() != 100 || text.rfind(expected_start, 0) != 0 ||
+        text.find_first_not_of('x', expected_start.size()) != std::string::npos) {
+      FAIL_CHECK("a mixed or broken line: " << line);
+      break;
+    }
+    ++next_line[name];
+    ++whole;
+  }
+  CHECK(whole == 3 * lines_each);
+  CHECK(next_line.size() == 3);
+}
+
 TEST_CASE("--output-dir writes one log file per process, named after it") {
   scratch_dir dir;
   const auto r = run({"--output-dir", dir.file("logs"), "--name", "alpha", child_program(), "--out",
@@ -216,25 +249,49 @@ TEST_CASE("--timeout stops the job and exits with 124") {
   CHECK(contains(r.err, "2 needed SIGKILL"));
 }
 
-TEST_CASE("SIGTERM to symphony-run stops the children and removes the ipc directory") {
-  scratch_dir dir;
-  launcher_test::subprocess launcher(
-      {symphony_run, "--grace", "0.5", "-n", "3", child_program(), "--env-to", dir.path(),
-       "--pid-to", dir.path(), "--sleep", "30"},
-      dir.file("stdout"), dir.file("stderr"));
-  const auto pids = wait_for_pids(dir.path(), 3);
-  REQUIRE(pids.size() == 3);
-  const auto env = read_env(dir.file("rank0.env"));
-  const std::string ipc_dir = launcher_test::ipc_directory(env.at("SYMPHONY_ADDRESSES"));
-  CHECK(std::filesystem::is_directory(ipc_dir));
+TEST_CASE("SIGTERM or SIGINT to symphony-run stops the children and removes the ipc directory") {
+  for (const int sig : {SIGTERM, SIGINT}) {
+    CAPTURE(sig);
+    scratch_dir dir;
+    launcher_test::subprocess launcher(
+        {symphony_run, "--grace", "8", "-n", "3", child_program(), "--env-to", dir.path(),
+         "--pid-to", dir.path(), "--sleep", "30"},
+        dir.file("stdout"), dir.file("stderr"));
+    const auto pids = wait_for_pids(dir.path(), 3);
+    REQUIRE(pids.size() == 3);
+    const auto env = read_env(dir.file("rank0.env"));
+    const std::string ipc_dir = launcher_test::ipc_directory(env.at("SYMPHONY_ADDRESSES"));
+    CHECK(std::filesystem::is_directory(ipc_dir));
 
-  ::kill(launcher.pid(), SIGTERM);
-  const auto status = launcher.wait_for(10s);
-  CHECK(status == 128 + SIGTERM);
+    ::kill(launcher.pid(), sig);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(launcher.wait_for(10s) == 128 + sig);
+    CHECK(std::chrono::steady_clock::now() - start < 4s);  // the children took it: no SIGKILL
+    for (const pid_t pid : pids)
+      CHECK(launcher_test::process_gone(pid));
+    CHECK_FALSE(std::filesystem::exists(ipc_dir));
+    CHECK(contains(launcher.err(), "interrupted by signal " + std::to_string(sig)));
+  }
+}
+
+TEST_CASE("a second signal to symphony-run sends SIGKILL at once") {
+  scratch_dir dir;
+  launcher_test::subprocess launcher({symphony_run, "--grace", "20", "-n", "2", child_program(),
+                                      "--pid-to", dir.path(), "--ignore-term", "--sleep", "30"},
+                                     dir.file("stdout"), dir.file("stderr"));
+  const auto pids = wait_for_pids(dir.path(), 2);
+  REQUIRE(pids.size() == 2);
+  ::kill(launcher.pid(), SIGTERM);  // passed on to the children, which ignore it
+  std::this_thread::sleep_for(200ms);
+  CHECK_FALSE(launcher.wait_for(0ms).has_value());  // still waiting for the 20 s grace period
+  const auto start = std::chrono::steady_clock::now();
+  ::kill(launcher.pid(), SIGTERM);  // no more patience
+  CHECK(launcher.wait_for(5s) == 128 + SIGTERM);
+  CHECK(std::chrono::steady_clock::now() - start < 3s);
   for (const pid_t pid : pids)
     CHECK(launcher_test::process_gone(pid));
-  CHECK_FALSE(std::filesystem::exists(ipc_dir));
   CHECK(contains(launcher.err(), "interrupted by signal 15 (SIGTERM)"));
+  CHECK(contains(launcher.err(), "2 got SIGKILL on a second signal"));
 }
 
 TEST_CASE("SIGKILL to symphony-run: the children die with it") {
