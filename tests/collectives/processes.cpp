@@ -87,9 +87,8 @@ SYMPHONY_SCENARIO(subgroups) {
   symphony::communicator world;
   const int n = world.size();
   auto halves = world.split(world.rank() < n / 2 ? 0 : 1, world.rank());
-  const auto concat = [](const std::string& a, const std::string& b) { return a + b; };
   const auto names = reference::make_case<std::string>(
-      "name", [](int r) { return "r" + std::to_string(r); }, concat);
+      "name", [](int r) { return "r" + std::to_string(r); }, reference::concat);
   for (int root = 0; root < halves.size(); ++root)
     reference::check_case(halves, names, root);
   std::vector<int> firsts{0};  // rank 0 and the first rank of the second half

@@ -17,14 +17,9 @@ namespace {
 // Runs the core collectives with int, string and map values on `comm`, every root.
 template <class Comm>
 void check_collectives(Comm& comm) {
-  const auto concat = [](const std::string& a, const std::string& b) { return a + b; };
-  using string_map = std::map<std::string, int>;
-  const auto merge = [](const string_map& a, const string_map& b) {
-    string_map r = a;
-    for (const auto& [k, v] : b)
-      r[k] += v;
-    return r;
-  };
+  using reference::concat;
+  using reference::merge;
+  using reference::string_map;
   const auto ints = reference::make_case<int>(
       "int", [](int r) { return 3 * r + 1; }, symphony::ops::sum);
   const auto strings = reference::make_case<std::string>(

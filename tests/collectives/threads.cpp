@@ -36,16 +36,16 @@ TEST_CASE("broadcast, reduce, gather, scatter and barrier for every size from 1 
   for (int n = 1; n <= 64; ++n) {
     CAPTURE(n);
     CHECK_NOTHROW(symphony::run_threads(n, [](thread_communicator& comm) {
-      const auto concat = [](const std::string& a, const std::string& b) { return a + b; };
       for (int root = 0; root < comm.size(); ++root) {
         reference::check_case(comm,
                               reference::make_case<int>(
                                   "int", [](int r) { return r + 1; }, symphony::ops::sum),
                               root);
-        reference::check_case(comm,
-                              reference::make_case<std::string>(
-                                  "string", [](int r) { return std::to_string(r); }, concat),
-                              root);
+        reference::check_case(
+            comm,
+            reference::make_case<std::string>(
+                "string", [](int r) { return std::to_string(r); }, reference::concat),
+            root);
         comm.barrier();
       }
     }));
@@ -54,10 +54,9 @@ TEST_CASE("broadcast, reduce, gather, scatter and barrier for every size from 1 
 
 TEST_CASE("a non-commutative reduction combines in rank order whatever the root") {
   symphony::run_threads(5, [](thread_communicator& comm) {
-    const auto concat = [](const std::string& a, const std::string& b) { return a + b; };
     for (int root = 0; root < comm.size(); ++root) {
       const std::string piece(1, static_cast<char>('a' + comm.rank()));
-      const std::string word = comm.reduce(piece, concat, root);
+      const std::string word = comm.reduce(piece, reference::concat, root);
       if (comm.rank() == root) REF_CHECK(word == "abcde", "root " << root << " got " << word);
     }
   });

@@ -134,6 +134,18 @@ void check_case(Comm& comm, const test_case<T, Make, Op>& c, int root) {
   check_case(comm, c, root, expect(c, comm.size()));
 }
 
+/// Non-commutative reduction operators for the tests: string concatenation and map merging.
+using string_map = std::map<std::string, int>;
+inline std::string concat(const std::string& a, const std::string& b) {
+  return a + b;
+}
+inline string_map merge(const string_map& a, const string_map& b) {
+  string_map r = a;
+  for (const auto& [k, v] : b)
+    r[k] += v;
+  return r;
+}
+
 inline std::vector<double> doubles(std::size_t count, int rank) {
   std::vector<double> v(count);
   for (std::size_t i = 0; i < count; ++i)
@@ -146,18 +158,10 @@ inline std::vector<double> doubles(std::size_t count, int rank) {
 template <class Comm>
 void check_all_types(Comm& comm, bool heavy) {
   using symphony::ops::sum;
-  const auto concat = [](const std::string& a, const std::string& b) { return a + b; };
   const auto pod_op = [](const pod& a, const pod& b) {
     pod r = a;  // associative, not commutative: the leftmost a, the rightmost tag
     r.b = a.b + b.b;
     std::copy(b.tag, b.tag + 4, r.tag);
-    return r;
-  };
-  using string_map = std::map<std::string, int>;
-  const auto merge = [](const string_map& a, const string_map& b) {
-    string_map r = a;
-    for (const auto& [k, v] : b)
-      r[k] += v;
     return r;
   };
   const auto join = [](const particle& a, const particle& b) {
