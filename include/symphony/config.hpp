@@ -66,7 +66,8 @@ struct config_names {
   std::string addresses = "config.addresses";
 };
 
-inline std::string quoted(const std::string& s) {
+/// 'text', for values in messages (not named `quoted`: std::quoted would hijack calls by ADL).
+inline std::string in_quotes(const std::string& s) {
   return "'" + s + "'";
 }
 
@@ -83,23 +84,23 @@ inline int parse_count(const std::string& name, const std::string& text) {
   const std::string trimmed = trim(text);
   const bool negative = !trimmed.empty() && trimmed.front() == '-';
   if (!all_digits(negative ? trimmed.substr(1) : trimmed))
-    throw config_error(name + "=" + quoted(text) + " is not a whole number");
-  if (negative) throw config_error(name + "=" + quoted(text) + " is negative");
-  if (trimmed.size() > 9) throw config_error(name + "=" + quoted(text) + " is too large");
+    throw config_error(name + "=" + in_quotes(text) + " is not a whole number");
+  if (negative) throw config_error(name + "=" + in_quotes(text) + " is negative");
+  if (trimmed.size() > 9) throw config_error(name + "=" + in_quotes(text) + " is too large");
   return std::stoi(trimmed);
 }
 
 /// Parses SYMPHONY_TIMEOUT: seconds, fractions allowed; 0 and inf mean wait forever.
 inline std::chrono::milliseconds parse_timeout(const std::string& name, const std::string& text) {
   const auto bad = [&] {
-    return config_error(name + "=" + quoted(text) +
+    return config_error(name + "=" + in_quotes(text) +
                         " is not a number of seconds (use 0 or inf to wait forever)");
   };
   if (text.empty()) throw bad();
   char* end = nullptr;
   const double seconds = std::strtod(text.c_str(), &end);
   if (end != text.c_str() + text.size() || std::isnan(seconds)) throw bad();
-  if (seconds < 0) throw config_error(name + "=" + quoted(text) + " is negative");
+  if (seconds < 0) throw config_error(name + "=" + in_quotes(text) + " is negative");
   if (seconds == 0 || std::isinf(seconds) || seconds > 1e9) return wait_forever;
   return std::chrono::milliseconds(std::max<long long>(1, std::llround(seconds * 1000)));
 }
@@ -139,12 +140,12 @@ inline void validate(const config& c, const config_names& names) {
     const auto parsed = parse_address(c.addresses[i]);
     if (!parsed.error.empty())
       throw config_error(names.addresses + " entry " + std::to_string(i) + " (rank " +
-                         std::to_string(i) + ") " + quoted(c.addresses[i]) + ": " + parsed.error);
+                         std::to_string(i) + ") " + in_quotes(c.addresses[i]) + ": " + parsed.error);
     for (std::size_t j = 0; j < endpoints.size(); ++j)
       if (endpoints[j] == parsed.value.endpoint)
         throw config_error(names.addresses + " gives ranks " + std::to_string(j) + " and " +
                            std::to_string(i) + " the same address " +
-                           quoted(parsed.value.endpoint) + " (every rank needs its own)");
+                           in_quotes(parsed.value.endpoint) + " (every rank needs its own)");
     endpoints.push_back(parsed.value.endpoint);
   }
   if (c.timeout.count() <= 0)
@@ -189,7 +190,7 @@ inline config config::from_environment(
   if (const auto timeout = lookup("SYMPHONY_TIMEOUT"))
     c.timeout = detail::parse_timeout("SYMPHONY_TIMEOUT", detail::trim(*timeout));
   if (static_cast<int>(c.addresses.size()) != c.size && c.size >= 1)
-    throw config_error(names.addresses + "=" + detail::quoted(addresses) + " has " +
+    throw config_error(names.addresses + "=" + detail::in_quotes(addresses) + " has " +
                        std::to_string(c.addresses.size()) + " address(es) but " + names.nranks +
                        "=" + std::to_string(c.size) +
                        " (give one address per rank, in rank order)");

@@ -132,7 +132,7 @@ struct process_result {
 
   /// "process 'worker2' (rank 3) exited with code 3" or "... was killed by signal 9 (SIGKILL)".
   std::string describe() const {
-    std::string text = "process " + detail::quoted(name) + " (rank " + std::to_string(rank) + ") ";
+    std::string text = "process " + detail::in_quotes(name) + " (rank " + std::to_string(rank) + ") ";
     if (exit_code) return text + "exited with code " + std::to_string(*exit_code);
     if (signal) return text + "was killed by " + detail::describe_signal(*signal);
     return text + "ended with an unknown status (reaped elsewhere: is SIGCHLD ignored?)";
@@ -227,7 +227,7 @@ class launcher_state {
                                          std::optional<std::size_t> group) {
     if (count < 1)
       throw std::invalid_argument("add_processes(" + std::to_string(count) + ", " +
-                                  detail::quoted(prefix) + ", ...): the count must be at least 1");
+                                  detail::in_quotes(prefix) + ", ...): the count must be at least 1");
     // Check every name first, so that a failure adds nothing.
     for (int i = 0; i < count; ++i) {
       const std::string name = prefix + std::to_string(i);
@@ -243,7 +243,7 @@ class launcher_state {
     check_launcher_name("group", name);
     for (const auto& g : groups_)
       if (g.name == name)
-        throw std::invalid_argument("duplicate group name " + detail::quoted(name));
+        throw std::invalid_argument("duplicate group name " + detail::in_quotes(name));
     groups_.push_back({std::move(name), {}});
     order_.push_back({true, groups_.size() - 1});
     return groups_.size() - 1;
@@ -254,11 +254,11 @@ class launcher_state {
     check_service(p, "binds", service);
     if (const auto it = binder_.find(service); it != binder_.end()) {
       if (it->second == process)
-        throw std::invalid_argument("process " + detail::quoted(p.name) + " binds service " +
-                                    detail::quoted(service) + " twice");
-      throw std::invalid_argument("service " + detail::quoted(service) + " is bound by both " +
-                                  detail::quoted(processes_[it->second].name) + " and " +
-                                  detail::quoted(p.name) +
+        throw std::invalid_argument("process " + detail::in_quotes(p.name) + " binds service " +
+                                    detail::in_quotes(service) + " twice");
+      throw std::invalid_argument("service " + detail::in_quotes(service) + " is bound by both " +
+                                  detail::in_quotes(processes_[it->second].name) + " and " +
+                                  detail::in_quotes(p.name) +
                                   " (one process binds a service, any number connect to it)");
     }
     register_service(service);
@@ -284,12 +284,12 @@ class launcher_state {
     if (processes_.empty()) throw std::invalid_argument("the job has no processes");
     for (const auto& g : groups_)
       if (g.members.empty())
-        throw std::invalid_argument("group " + detail::quoted(g.name) + " has no processes");
+        throw std::invalid_argument("group " + detail::in_quotes(g.name) + " has no processes");
     for (const auto& p : processes_)
       for (const auto& service : p.connects)
         if (binder_.count(service) == 0)
-          throw std::invalid_argument("process " + detail::quoted(p.name) +
-                                      " connects to service " + detail::quoted(service) +
+          throw std::invalid_argument("process " + detail::in_quotes(p.name) +
+                                      " connects to service " + detail::in_quotes(service) +
                                       ", which no process binds");
   }
 
@@ -320,15 +320,15 @@ class launcher_state {
   void check_new_process(const std::string& name, const std::string& command) const {
     check_launcher_name("process", name);
     if (command.empty())
-      throw std::invalid_argument("process " + detail::quoted(name) + " has an empty command");
+      throw std::invalid_argument("process " + detail::in_quotes(name) + " has an empty command");
     if (names_.count(name) != 0)
-      throw std::invalid_argument("duplicate process name " + detail::quoted(name));
+      throw std::invalid_argument("duplicate process name " + detail::in_quotes(name));
   }
 
   static void check_service(const process_declaration& p, const char* verb,
                             const std::string& service) {
     if (service.empty())
-      throw std::invalid_argument("process " + detail::quoted(p.name) + " " + verb +
+      throw std::invalid_argument("process " + detail::in_quotes(p.name) + " " + verb +
                                   " a service with an empty name");
   }
 
@@ -337,8 +337,8 @@ class launcher_state {
     const std::string stem = service_variable_stem(service);
     const auto [it, inserted] = stems_.emplace(stem, service);
     if (!inserted && it->second != service)
-      throw std::invalid_argument("services " + detail::quoted(it->second) + " and " +
-                                  detail::quoted(service) + " would both be SYMPHONY_SERVICE_" +
+      throw std::invalid_argument("services " + detail::in_quotes(it->second) + " and " +
+                                  detail::in_quotes(service) + " would both be SYMPHONY_SERVICE_" +
                                   stem +
                                   "_HOST/_PORT (names are upper-cased and every other character "
                                   "than a letter or digit becomes '_'); rename one");
@@ -525,8 +525,8 @@ class job_state {
     for (const auto& plan : plans) {
       auto resolved = resolve_command(plan.command, search_path);
       if (!resolved.error.empty())
-        throw launch_error("cannot start " + detail::quoted(plan.name) + ": command " +
-                           detail::quoted(plan.command) + " " + resolved.error);
+        throw launch_error("cannot start " + detail::in_quotes(plan.name) + ": command " +
+                           detail::in_quotes(plan.command) + " " + resolved.error);
       executables.push_back(std::move(resolved.path));
     }
     std::vector<unique_fd> logs;
@@ -535,13 +535,13 @@ class job_state {
       std::filesystem::create_directories(options_.output_dir, error);
       if (error)
         throw launch_error("cannot create the output directory " +
-                           detail::quoted(options_.output_dir.string()) + ": " + error.message());
+                           detail::in_quotes(options_.output_dir.string()) + ": " + error.message());
       for (const auto& plan : plans) {
         const std::string file = (options_.output_dir / (plan.name + ".log")).string();
         unique_fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
         if (!fd)
-          throw launch_error("cannot create the log file " + detail::quoted(file) + " of " +
-                             detail::quoted(plan.name) + ": " + std::strerror(errno));
+          throw launch_error("cannot create the log file " + detail::in_quotes(file) + " of " +
+                             detail::in_quotes(plan.name) + ": " + std::strerror(errno));
         logs.push_back(std::move(fd));
       }
     }
@@ -613,7 +613,7 @@ class job_state {
         } catch (const std::system_error& e) {
           children_.pop_back();
           exec_status.pop_back();
-          fork_failure = "cannot start " + detail::quoted(plans[i].name) + ": " + e.what();
+          fork_failure = "cannot start " + detail::in_quotes(plans[i].name) + ": " + e.what();
           break;
         }
         child.pidfd = open_pidfd(child.pid);
@@ -636,8 +636,8 @@ class job_state {
     if (fork_failure.empty()) {
       for (std::size_t i = 0; i < children_.size(); ++i) {
         if (const int error = read_exec_status(exec_status[i]); error != 0) {
-          fork_failure = "cannot start " + detail::quoted(children_[i]->name) + ": command " +
-                         detail::quoted(children_[i]->command) + ": " + std::strerror(error);
+          fork_failure = "cannot start " + detail::in_quotes(children_[i]->name) + ": command " +
+                         detail::in_quotes(children_[i]->command) + ": " + std::strerror(error);
           break;
         }
       }
@@ -819,7 +819,7 @@ class job_state {
       if (!c->reaped_elsewhere && WIFSIGNALED(c->wait_status)) p.signal = WTERMSIG(c->wait_status);
       p.stopped_by_launcher = c->signalled;
       if (c->signalled)
-        stopped.push_back(detail::quoted(c->name) + " (rank " + std::to_string(c->rank) + ")");
+        stopped.push_back(detail::in_quotes(c->name) + " (rank " + std::to_string(c->rank) + ")");
       r.processes.push_back(std::move(p));
     }
     std::string stop_note;
@@ -1075,8 +1075,8 @@ class launcher {
     for (const auto& plan : plans) {
       const auto resolved = detail::resolve_command(plan.command, search_path);
       if (!resolved.error.empty())
-        throw launch_error("cannot start " + detail::quoted(plan.name) + ": command " +
-                           detail::quoted(plan.command) + " " + resolved.error);
+        throw launch_error("cannot start " + detail::in_quotes(plan.name) + ": command " +
+                           detail::in_quotes(plan.command) + " " + resolved.error);
     }
     return plans;
   }

@@ -17,7 +17,7 @@ namespace symphony::detail {
 inline void check_launcher_name(const std::string& what, const std::string& name) {
   if (name.empty()) throw std::invalid_argument(what + " name must not be empty");
   const auto reject = [&](const std::string& why) {
-    throw std::invalid_argument(what + " name " + detail::quoted(name) + " " + why);
+    throw std::invalid_argument(what + " name " + detail::in_quotes(name) + " " + why);
   };
   if (name == "." || name == "..") reject("is not allowed (names become log file names)");
   for (const char c : name) {
