@@ -31,6 +31,8 @@
 #include <thread>
 #include <vector>
 
+#include <symphony/detail/launcher_resources.hpp>
+
 namespace testing {
 
 using scenario_fn = std::function<int()>;
@@ -133,43 +135,23 @@ inline std::vector<int> free_tcp_ports(int count) {
   return ports;
 }
 
-/// A private temporary directory, removed with everything in it on destruction.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "symphony-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 /// Starts the job's ranks as copies of this executable and waits for them.
 inline std::vector<rank_result> run_job(const job& j) {
-  temp_dir dir;
+  const symphony::detail::temp_directory scratch(std::filesystem::temp_directory_path());
+  const std::filesystem::path dir = scratch.path();
   std::string addresses;
   const auto ports = j.tcp ? free_tcp_ports(j.ranks) : std::vector<int>{};
   for (int r = 0; r < j.ranks; ++r) {
     if (r) addresses += ",";
     addresses += j.tcp ? "127.0.0.1:" + std::to_string(ports[static_cast<std::size_t>(r)])
-                       : "ipc://" + (dir.path() / ("rank" + std::to_string(r))).string();
+                       : "ipc://" + (dir / ("rank" + std::to_string(r))).string();
   }
   const int started = j.started < 0 ? j.ranks : j.started;
   std::vector<pid_t> pids;
   std::vector<rank_result> results(static_cast<std::size_t>(started));
   for (int r = 0; r < started; ++r) {
     results[static_cast<std::size_t>(r)].rank = r;
-    const std::string log = (dir.path() / ("out" + std::to_string(r))).string();
+    const std::string log = (dir / ("out" + std::to_string(r))).string();
     const pid_t pid = ::fork();
     if (pid == 0) {
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -212,7 +194,7 @@ inline std::vector<rank_result> run_job(const job& j) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (int r = 0; r < started; ++r) {
-    std::ifstream in(dir.path() / ("out" + std::to_string(r)));
+    std::ifstream in(dir / ("out" + std::to_string(r)));
     std::ostringstream text;
     text << in.rdbuf();
     results[static_cast<std::size_t>(r)].output = text.str();

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <symphony/detail/launcher_resources.hpp>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -34,23 +36,12 @@ inline std::string child_program() {
 /// A private directory for one test's files, removed with its contents afterwards.
 class scratch_dir {
  public:
-  scratch_dir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "launcher-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  scratch_dir(const scratch_dir&) = delete;
-  scratch_dir& operator=(const scratch_dir&) = delete;
-  ~scratch_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  scratch_dir() : dir_(std::filesystem::temp_directory_path()) {}
+  const std::string& path() const { return dir_.path(); }
+  std::string file(const std::string& name) const { return dir_.path() + "/" + name; }
 
  private:
-  std::string path_;
+  symphony::detail::temp_directory dir_;
 };
 
 inline std::string read_file(const std::string& path) {
