@@ -1,0 +1,129 @@
+// mpi-bench: the measurements of symphony-bench (bench_common.hpp), made over MPI, so that the two
+// can be compared op by op and size by size.
+//
+//   mpirun -n 4 build/bench/mpi-bench --variant shm --csv mpi.csv
+//   mpirun --mca btl tcp,self -n 4 build/bench/mpi-bench --variant tcp --csv mpi-tcp.csv
+//
+// The system column (openmpi, mpich) comes from MPI_Get_library_version; the variant cannot be
+// learned portably from inside MPI, so whoever chose the transport on the mpirun line passes it.
+#include <mpi.h>
+
+#include <cstddef>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "bench_common.hpp"
+
+namespace {
+
+// What bench::run_benchmarks needs of a job, over MPI_COMM_WORLD.
+struct mpi_world {
+  int rank() const {
+    int r = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+  }
+  int size() const {
+    int s = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &s);
+    return s;
+  }
+  void barrier() { MPI_Barrier(MPI_COMM_WORLD); }
+  double max_at_root(double value) {
+    double result = 0;
+    MPI_Reduce(&value, &result, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    return result;
+  }
+};
+
+std::string system_name() {
+  char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  MPI_Get_library_version(version, &length);
+  const std::string text(version, static_cast<std::size_t>(length));
+  if (text.find("Open MPI") != std::string::npos) return "openmpi";
+  if (text.find("MPICH") != std::string::npos) return "mpich";
+  return "mpi";
+}
+
+int as_count(std::size_t bytes) {
+  return static_cast<int>(bytes);  // sizes stop at --max-bytes, far below INT_MAX
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  CLI::App app{
+      "mpi-bench: time MPI's collectives as symphony-bench times symphony's.\n"
+      "Run under mpirun: mpirun -n 4 mpi-bench --variant shm --csv out.csv"};
+  bench::options o;
+  o.variant = "shm";
+  bench::add_options(app, o);
+  app.add_option("--variant", o.variant,
+                 "transport label for the CSV: shm, or tcp with mpirun --mca btl tcp,self")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    MPI_Finalize();
+    return code;
+  }
+
+  int status = 0;
+  try {
+    mpi_world world;
+    const int size = world.size();
+    std::vector<std::byte> data, gathered;
+    std::vector<double> numbers, sums;
+
+    using bench::payload;
+    const std::vector<bench::operation> table{
+        {"broadcast", payload::bytes,
+         [&](std::size_t n) -> std::function<void()> {
+           data.assign(n, std::byte{1});
+           return
+               [&] { MPI_Bcast(data.data(), as_count(data.size()), MPI_BYTE, 0, MPI_COMM_WORLD); };
+         }},
+        {"reduce", payload::doubles,
+         [&](std::size_t n) -> std::function<void()> {
+           numbers.assign(n / 8, 1.0);
+           sums.assign(n / 8, 0.0);
+           return [&] {
+             MPI_Reduce(numbers.data(), sums.data(), as_count(numbers.size()), MPI_DOUBLE, MPI_SUM,
+                        0, MPI_COMM_WORLD);
+           };
+         }},
+        {"gather", payload::bytes,
+         [&](std::size_t n) -> std::function<void()> {
+           data.assign(n, std::byte{1});
+           gathered.assign(n * static_cast<std::size_t>(size), std::byte{0});
+           return [&] {
+             MPI_Gather(data.data(), as_count(data.size()), MPI_BYTE, gathered.data(),
+                        as_count(data.size()), MPI_BYTE, 0, MPI_COMM_WORLD);
+           };
+         }},
+        {"scatter", payload::bytes,
+         [&](std::size_t n) -> std::function<void()> {
+           gathered.assign(n * static_cast<std::size_t>(size), std::byte{1});
+           data.assign(n, std::byte{0});
+           return [&] {
+             MPI_Scatter(gathered.data(), as_count(data.size()), MPI_BYTE, data.data(),
+                         as_count(data.size()), MPI_BYTE, 0, MPI_COMM_WORLD);
+           };
+         }},
+        {"barrier", payload::none,
+         [&](std::size_t) -> std::function<void()> { return [] { MPI_Barrier(MPI_COMM_WORLD); }; }},
+    };
+    bench::run_benchmarks(world, table, o, system_name());
+  } catch (const std::exception& e) {
+    std::cerr << "mpi-bench: " << e.what() << "\n";
+    status = 1;
+  }
+  if (status != 0) MPI_Abort(MPI_COMM_WORLD, status);  // the other ranks may be waiting on us
+  MPI_Finalize();
+  return status;
+}
