@@ -140,7 +140,8 @@ inline void validate(const config& c, const config_names& names) {
     const auto parsed = parse_address(c.addresses[i]);
     if (!parsed.error.empty())
       throw config_error(names.addresses + " entry " + std::to_string(i) + " (rank " +
-                         std::to_string(i) + ") " + in_quotes(c.addresses[i]) + ": " + parsed.error);
+                         std::to_string(i) + ") " + in_quotes(c.addresses[i]) + ": " +
+                         parsed.error);
     for (std::size_t j = 0; j < endpoints.size(); ++j)
       if (endpoints[j] == parsed.value.endpoint)
         throw config_error(names.addresses + " gives ranks " + std::to_string(j) + " and " +

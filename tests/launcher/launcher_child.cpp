@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <symphony/detail/launcher_names.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -49,20 +50,6 @@ void write_file(const std::string& dir, const std::string& suffix, const std::st
     out << text;
   }
   std::rename((path + ".tmp").c_str(), path.c_str());
-}
-
-std::string service_stem(const std::string& service) {
-  std::string stem;
-  for (const char c : service) {
-    if (c >= 'a' && c <= 'z') {
-      stem.push_back(static_cast<char>(c - 'a' + 'A'));
-    } else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-      stem.push_back(c);
-    } else {
-      stem.push_back('_');
-    }
-  }
-  return stem;
 }
 
 bool listen_tcp(int port) {
@@ -155,7 +142,8 @@ int main(int argc, char** argv) {
       }
       ++i;
     } else if (a == "--bind-service" && has_value) {
-      const std::string variable = "SYMPHONY_SERVICE_" + service_stem(value) + "_PORT";
+      const std::string variable =
+          "SYMPHONY_SERVICE_" + symphony::detail::service_variable_stem(value) + "_PORT";
       if (!listen_tcp(std::atoi(env_or(variable.c_str(), "0").c_str()))) return 4;
       ++i;
     } else if (a == "--bind-address") {
