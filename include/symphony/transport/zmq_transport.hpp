@@ -13,9 +13,6 @@
 // none at all after abandon().
 #pragma once
 
-#include <netdb.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <memory>
@@ -26,6 +23,7 @@
 
 #include "../config.hpp"
 #include "../detail/address.hpp"
+#include "../detail/bind_address.hpp"
 #include "../detail/wire.hpp"
 #include "../error.hpp"
 #include "transport.hpp"
@@ -69,7 +67,7 @@ class zmq_transport {
     configure(inbox_);
     const auto& own = endpoints_[static_cast<std::size_t>(rank_)];
     try {
-      inbox_.bind(bind_endpoint(own));
+      inbox_.bind(detail::bindable_endpoint(own, "the address of rank " + std::to_string(rank_)));
     } catch (const zmq::error_t& e) {
       std::string hint;
       if (e.num() == EADDRINUSE) hint = " (another process, or another job, already uses it)";
@@ -136,31 +134,6 @@ class zmq_transport {
   void configure(zmq::socket_t& socket) {
     socket.set(zmq::sockopt::ipv6, 1);
     socket.set(zmq::sockopt::linger, linger_);
-  }
-
-  // ZeroMQ binds to interfaces and IP literals, not host names: resolve a name to this host's IP.
-  static std::string bind_endpoint(const detail::address& a) {
-    if (a.scheme == detail::address::kind::ipc) return a.endpoint;
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_flags = AI_NUMERICHOST;
-    addrinfo* found = nullptr;
-    if (getaddrinfo(a.host.c_str(), nullptr, &hints, &found) == 0) {  // already an IP literal
-      freeaddrinfo(found);
-      return a.endpoint;
-    }
-    hints.ai_flags = 0;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(a.host.c_str(), nullptr, &hints, &found) != 0 || found == nullptr)
-      throw config_error("cannot resolve host '" + a.host + "' of address '" + a.endpoint + "'");
-    const std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(found, &freeaddrinfo);
-    char ip[NI_MAXHOST];
-    if (getnameinfo(found->ai_addr, found->ai_addrlen, ip, sizeof ip, nullptr, 0, NI_NUMERICHOST) !=
-        0)
-      throw config_error("cannot resolve host '" + a.host + "' of address '" + a.endpoint + "'");
-    const std::string literal = ip;
-    const bool v6 = literal.find(':') != std::string::npos;
-    return "tcp://" + (v6 ? "[" + literal + "]" : literal) + ":" + std::to_string(a.port);
   }
 
   bool send_frames(int to, const detail::header& h, zmq::message_t payload,
