@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <symphony/bootstrap/rendezvous.hpp>
 #include <vector>
 #include <zmq.hpp>
@@ -63,7 +64,8 @@ detail::rendezvous_registration registration(int rank, int size, const std::stri
           nonce,
           token,
           "tcp://127.0.0.1:" + std::to_string(45000 + rank),
-          "raw-host"};
+          "raw-host",
+          ""};
 }
 
 }  // namespace
@@ -79,6 +81,27 @@ TEST_CASE("every rank gets the same table, and the table works: sizes 1, 2, 7 an
       CHECK(results[static_cast<std::size_t>(r)].ring_from == (r + size - 1) % size);
       CHECK(detail::parse_address(results[0].table[static_cast<std::size_t>(r)]).error.empty());
     }
+  }
+}
+
+TEST_CASE("exchange_endpoints hands every rank each rank's locality beside its endpoint") {
+  const auto root = free_root();
+  constexpr int size = 5;
+  std::vector<symphony::bootstrap::rendezvous_result> results(size);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < size; ++r)
+    ranks.emplace_back([&, r] {
+      auto options = options_for(root, r, size, "locality-job", 10000ms);
+      options.locality = "machine-" + std::to_string(r % 2);
+      results[static_cast<std::size_t>(r)] = symphony::bootstrap::exchange_endpoints(options);
+    });
+  for (auto& t : ranks)
+    t.join();
+  const strings expected = {"machine-0", "machine-1", "machine-0", "machine-1", "machine-0"};
+  for (const auto& result : results) {
+    CHECK(result.localities == expected);
+    CHECK(result.endpoints == results[0].endpoints);
+    CHECK(result.endpoints.size() == static_cast<std::size_t>(size));
   }
 }
 
@@ -415,7 +438,7 @@ TEST_CASE("malformed and foreign messages at the root are ignored; the job compl
       valid + "x",                                                    // a byte too many
       std::string("SYRV\x01\x00\x09", 7),                             // unknown kind
       detail::encode(detail::rendezvous_ack{1, 3, 1}),                // only the root sends acks
-      detail::encode(detail::rendezvous_table{{"tcp://1.2.3.4:5"}}),  // or tables
+      detail::encode(detail::rendezvous_table{{"tcp://1.2.3.4:5"}, {}}),  // or tables
       huge_count,
       std::string("SYRV\x01\x00\x01", 7) + std::string(16, '\0') + "\xff\xff\xff\xff",
   };

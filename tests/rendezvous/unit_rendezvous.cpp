@@ -19,7 +19,7 @@ using symphony::bootstrap::default_job_token;
 using namespace bootstrap_test;
 
 detail::rendezvous_registration sample_registration() {
-  return {3, 8, 0x0123456789abcdefULL, "slurm:61.0", "tcp://10.0.0.5:41234", "node07"};
+  return {3, 8, 0x0123456789abcdefULL, "slurm:61.0", "tcp://10.0.0.5:41234", "node07", ""};
 }
 
 std::string token_of(const environment& env) {
@@ -48,12 +48,26 @@ TEST_CASE("every message kind survives encoding and decoding") {
   }
   SUBCASE("table, including an empty endpoint list") {
     const std::vector<std::string> endpoints = {"tcp://a:1", "ipc:///tmp/x", "tcp://[::1]:5"};
-    auto decoded = detail::decode_rendezvous(detail::encode(detail::rendezvous_table{endpoints}));
+    auto decoded = detail::decode_rendezvous(detail::encode(detail::rendezvous_table{endpoints, {}}));
     REQUIRE(decoded.state == status::ok);
     CHECK(std::get<detail::rendezvous_table>(decoded.body).endpoints == endpoints);
     decoded = detail::decode_rendezvous(detail::encode(detail::rendezvous_table{}));
     REQUIRE(decoded.state == status::ok);
     CHECK(std::get<detail::rendezvous_table>(decoded.body).endpoints.empty());
+  }
+  SUBCASE("a registration's locality, and a table's localities beside its endpoints") {
+    auto registration = sample_registration();
+    registration.locality = "boot-id/4026531840";
+    const auto decoded = detail::decode_rendezvous(detail::encode(registration));
+    REQUIRE(decoded.state == status::ok);
+    CHECK(std::get<detail::rendezvous_registration>(decoded.body).locality == "boot-id/4026531840");
+
+    const detail::rendezvous_table table{{"tcp://a:1", "tcp://b:2"}, {"here", "there"}};
+    const auto table_decoded = detail::decode_rendezvous(detail::encode(table));
+    REQUIRE(table_decoded.state == status::ok);
+    const auto& got = std::get<detail::rendezvous_table>(table_decoded.body);
+    CHECK(got.endpoints == table.endpoints);
+    CHECK(got.localities == table.localities);
   }
   SUBCASE("reject") {
     const auto decoded = detail::decode_rendezvous(detail::encode(
@@ -126,7 +140,7 @@ TEST_CASE("foreign, other-version and malformed input is classified, never trust
   SUBCASE("random bytes and random corruptions never throw") {
     std::mt19937 random(2024);
     const std::vector<std::string> seeds = {
-        valid, detail::encode(detail::rendezvous_table{{"tcp://a:1", "tcp://b:2"}}),
+        valid, detail::encode(detail::rendezvous_table{{"tcp://a:1", "tcp://b:2"}, {}}),
         detail::encode(detail::rendezvous_reject{detail::reject_reason::aborted, "why"})};
     int ok = 0;
     for (int i = 0; i < 20000; ++i) {

@@ -15,9 +15,10 @@
 //     "SYRV" (4 bytes) | version (u16, 1) | kind (u8) | fields
 //     integers are little-endian; a string is a u32 length and that many bytes
 //
-//     kind 1 register  rank -> root  rank u32, size u32, nonce u64, job token, endpoint, host
+//     kind 1 register  rank -> root  rank u32, size u32, nonce u64, job token, endpoint, host,
+//                                    locality
 //     kind 2 ack       root -> rank  rank u32, size u32, ranks registered so far u32
-//     kind 3 table     root -> rank  count u32, then count endpoints in rank order
+//     kind 3 table     root -> rank  count u32, then count (endpoint, locality) in rank order
 //     kind 4 reject    root -> rank  reason u8, message (shown verbatim in the exception)
 //                      reasons: 1 another job, 2 inconsistent (this rank is the culprit),
 //                      3 job aborted, 4 ranks missing at the deadline, 5 protocol version
@@ -112,6 +113,16 @@ struct rendezvous_options {
   std::chrono::milliseconds timeout = default_timeout;
   /// This rank's host, for error messages only. Empty: gethostname().
   std::string host;
+  /// Opaque text (at most 255 bytes) handed back with the table, one per rank, so that ranks can
+  /// tell which peers share their machine (the communicator puts a host identity here). May be
+  /// empty.
+  std::string locality;
+};
+
+/// What exchange_endpoints() returns: one entry per rank, in rank order, identical on every rank.
+struct rendezvous_result {
+  std::vector<std::string> endpoints;   ///< as rendezvous() returns them
+  std::vector<std::string> localities;  ///< each rank's rendezvous_options::locality
 };
 
 /// The token default_job_token() returns when no launcher identifies the job. Every job without
@@ -161,6 +172,9 @@ inline std::string default_job_token();
 /// this rank's registration. See the top of this header for the messages.
 inline std::vector<std::string> rendezvous(const rendezvous_options& options);
 
+/// The same exchange, returning every rank's locality beside its endpoint.
+inline rendezvous_result exchange_endpoints(const rendezvous_options& options);
+
 }  // namespace symphony::bootstrap
 
 namespace symphony::detail {
@@ -197,6 +211,7 @@ struct rendezvous_registration {
   std::string token;
   std::string endpoint;
   std::string host;
+  std::string locality;
 };
 
 struct rendezvous_ack {
@@ -207,6 +222,7 @@ struct rendezvous_ack {
 
 struct rendezvous_table {
   std::vector<std::string> endpoints;
+  std::vector<std::string> localities;  // one per endpoint; missing ones travel as empty
 };
 
 struct rendezvous_reject {
@@ -248,6 +264,7 @@ inline std::string encode(const rendezvous_registration& m) {
   w.text(m.token);
   w.text(m.endpoint);
   w.text(m.host);
+  w.text(m.locality);
   return w.take();
 }
 
@@ -262,8 +279,10 @@ inline std::string encode(const rendezvous_ack& m) {
 inline std::string encode(const rendezvous_table& m) {
   rendezvous_writer w(rendezvous_kind::table);
   w.u32(static_cast<std::uint32_t>(m.endpoints.size()));
-  for (const auto& e : m.endpoints)
-    w.text(e);
+  for (std::size_t i = 0; i < m.endpoints.size(); ++i) {
+    w.text(m.endpoints[i]);
+    w.text(i < m.localities.size() ? m.localities[i] : std::string());
+  }
   return w.take();
 }
 
@@ -368,7 +387,8 @@ inline rendezvous_decoded decode_rendezvous(std::string_view bytes) {
       if (in.u32(m.rank, "rank") && in.u32(m.size, "size") && in.u64(m.nonce, "nonce") &&
           in.text(m.token, rendezvous_max_token, "job token") &&
           in.text(m.endpoint, rendezvous_max_endpoint, "endpoint") &&
-          in.text(m.host, rendezvous_max_host, "host"))
+          in.text(m.host, rendezvous_max_host, "host") &&
+          in.text(m.locality, rendezvous_max_host, "locality"))
         out.body = std::move(m);
       break;
     }
@@ -382,14 +402,16 @@ inline rendezvous_decoded decode_rendezvous(std::string_view bytes) {
       rendezvous_table m;
       std::uint32_t count = 0;
       if (!in.u32(count, "endpoint count")) break;
-      if (count > in.left() / 4) {  // each endpoint takes at least its 4-byte length
+      if (count > in.left() / 8) {  // each entry takes at least its two 4-byte lengths
         in.fail("endpoint count " + std::to_string(count) + " exceeds what the message holds");
         break;
       }
       m.endpoints.resize(count);
+      m.localities.resize(count);
       bool ok = true;
-      for (auto& e : m.endpoints)
-        if (!(ok = in.text(e, rendezvous_max_endpoint, "endpoint"))) break;
+      for (std::size_t i = 0; ok && i < count; ++i)
+        ok = in.text(m.endpoints[i], rendezvous_max_endpoint, "endpoint") &&
+             in.text(m.localities[i], rendezvous_max_host, "locality");
       if (ok) out.body = std::move(m);
       break;
     }
@@ -575,6 +597,7 @@ struct rendezvous_plan {
   std::string endpoint;  // normalized
   std::string token;
   std::string host;
+  std::string locality;
   std::chrono::milliseconds timeout{};
   std::uint64_t nonce = 0;
 };
@@ -610,6 +633,11 @@ inline rendezvous_plan plan_rendezvous(const bootstrap::rendezvous_options& o) {
                        " bytes long; at most " + std::to_string(rendezvous_max_token) +
                        " are allowed");
   p.host = (o.host.empty() ? this_host_name() : o.host).substr(0, rendezvous_max_host);
+  if (o.locality.size() > rendezvous_max_host)
+    throw config_error("rendezvous_options.locality is " + std::to_string(o.locality.size()) +
+                       " bytes long; at most " + std::to_string(rendezvous_max_host) +
+                       " are allowed");
+  p.locality = o.locality;
   if (o.timeout.count() <= 0)
     throw config_error(
         "rendezvous_options.timeout must be positive (use symphony::wait_forever "
@@ -665,10 +693,11 @@ class rendezvous_root {
     self.nonce = plan.nonce;
     self.endpoint = own_table_entry(plan);
     self.host = plan.host;
+    self.locality = plan.locality;
     members_[0] = std::move(self);
   }
 
-  std::vector<std::string> run() {
+  rendezvous_table run() {
     const deadline until = deadline_after(plan_.timeout);
     while (registered_ < plan_.size) {
       if ((poll_one(socket_, ZMQ_POLLIN, until) & ZMQ_POLLIN) != 0) {
@@ -678,14 +707,16 @@ class rendezvous_root {
       }
     }
     rendezvous_table table;
-    for (const auto& m : members_)
+    for (const auto& m : members_) {
       table.endpoints.push_back(m->endpoint);
+      table.localities.push_back(m->locality);
+    }
     const std::string bytes = encode(table);
     for (std::size_t r = 1; r < members_.size(); ++r)
       if (!reply(members_[r]->identity, bytes))
         std::cerr << "symphony rendezvous (rank 0): could not hand the table to rank " << r
                   << " (it disconnected)\n";
-    return table.endpoints;
+    return table;
   }
 
  private:
@@ -693,6 +724,7 @@ class rendezvous_root {
     std::uint64_t nonce = 0;
     std::string endpoint;
     std::string host;
+    std::string locality;
     std::string identity;  // ZeroMQ routing id of its connection
   };
 
@@ -789,7 +821,7 @@ class rendezvous_root {
                              ", which rank " + std::to_string(other) + " (host " +
                              in_quotes(members_[other]->host) +
                              ") registered already: every rank needs an endpoint of its own");
-    slot = member{r.nonce, std::move(endpoint), r.host, identity};
+    slot = member{r.nonce, std::move(endpoint), r.host, r.locality, identity};
     ++registered_;
     reply(identity, encode(rendezvous_ack{r.rank, size, static_cast<std::uint32_t>(registered_)}));
   }
@@ -886,13 +918,13 @@ class rendezvous_member {
     }
   }
 
-  std::vector<std::string> run() {
+  rendezvous_table run() {
     const auto grace = rendezvous_grace(plan_.timeout);
     const auto wait = plan_.timeout >= wait_forever - grace ? wait_forever : plan_.timeout + grace;
     const deadline until = deadline_after(wait);
     const std::string registration = encode(rendezvous_registration{
         static_cast<std::uint32_t>(plan_.rank), static_cast<std::uint32_t>(plan_.size), plan_.nonce,
-        plan_.token, plan_.endpoint, plan_.host});
+        plan_.token, plan_.endpoint, plan_.host, plan_.locality});
     // ZeroMQ queues the registration until the connection is up, and a live connection does not
     // lose it; repeats only cover a connection that broke with it in flight. They back off
     // (1, 2, 4 ... 30 s) so that few pile up while rank 0 has not started; the root recognizes a
@@ -913,7 +945,7 @@ class rendezvous_member {
   }
 
  private:
-  std::optional<std::vector<std::string>> handle(const received_frames& in) {
+  std::optional<rendezvous_table> handle(const received_frames& in) {
     if (in.count == 0) return std::nullopt;
     if (in.count != 1) {
       log_.ignored("a message of " + std::to_string(in.count) + " frames", in.peer);
@@ -947,7 +979,7 @@ class rendezvous_member {
   }
 
   // The table must be for this job and show this rank where it registered.
-  std::vector<std::string> checked(const rendezvous_table& table) const {
+  rendezvous_table checked(const rendezvous_table& table) const {
     const auto me = static_cast<std::size_t>(plan_.rank);
     if (table.endpoints.size() != static_cast<std::size_t>(plan_.size))
       throw protocol_error("the rendezvous root " + in_quotes(root_text_) + " sent a table of " +
@@ -961,7 +993,7 @@ class rendezvous_member {
                            in_quotes(table.endpoints[me]) + " for rank " +
                            std::to_string(plan_.rank) + ", which registered " +
                            in_quotes(plan_.endpoint));
-    return table.endpoints;
+    return table;
   }
 
   std::string silence(std::chrono::milliseconds waited) const {
@@ -1035,11 +1067,16 @@ inline std::string default_job_token() {
   });
 }
 
-inline std::vector<std::string> rendezvous(const rendezvous_options& options) {
+inline rendezvous_result exchange_endpoints(const rendezvous_options& options) {
   const detail::rendezvous_plan plan = detail::plan_rendezvous(options);
-  if (plan.size == 1) return {detail::own_table_entry(plan)};  // nobody to wait for
-  if (plan.rank == 0) return detail::rendezvous_root(plan).run();
-  return detail::rendezvous_member(plan).run();
+  if (plan.size == 1) return {{detail::own_table_entry(plan)}, {plan.locality}};  // nobody to wait for
+  auto table = plan.rank == 0 ? detail::rendezvous_root(plan).run()
+                              : detail::rendezvous_member(plan).run();
+  return {std::move(table.endpoints), std::move(table.localities)};
+}
+
+inline std::vector<std::string> rendezvous(const rendezvous_options& options) {
+  return exchange_endpoints(options).endpoints;
 }
 
 }  // namespace symphony::bootstrap
