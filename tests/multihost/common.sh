@@ -127,6 +127,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+# shellcheck disable=SC2034 # mh_status is read by the scripts that source this file
 # mh_wait_all SECONDS: wait for every pid in mh_pids, at most SECONDS in all (each process also
 # runs under its own `timeout`). Sets mh_status[i] to each one's exit status (124 on timeout),
 # in the order of mh_pids, and empties mh_pids.
@@ -140,10 +141,10 @@ mh_wait_all() {
     if kill -0 "$pid" 2> /dev/null; then
       kill -KILL "$pid" 2> /dev/null
       wait "$pid" 2> /dev/null
-      mh_status[$i]=124
+      mh_status[i]=124
     else
       wait "$pid"
-      mh_status[$i]=$?
+      mh_status[i]=$?
     fi
   done
   mh_pids=()

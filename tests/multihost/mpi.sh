@@ -14,6 +14,7 @@
 #
 # spmd_check is not an MPI program: the launcher only starts it and hands it variables. Cases the
 # library cannot do yet are skipped with the reason (exit 77), found by running them.
+# shellcheck source=tests/multihost/common.sh
 source "$(dirname "$0")/common.sh"
 
 [ $# -eq 5 ] || mh_fail "usage: mpi.sh openmpi|hydra NP root|noroot SPMD_CHECK INCLUDE_DIR"
@@ -30,7 +31,7 @@ mh_require_tool timeout
 wait_timeout=30  # SYMPHONY_TIMEOUT: generous, 9 ranks share 2 cores with other tests
 vars=(SYMPHONY_TIMEOUT="$wait_timeout")
 if [ "$how" = root ]; then
-  port=$(mh_free_port)
+  port=$(mh_free_port 20000 59999)
   vars+=(SYMPHONY_ROOT="127.0.0.1:$port")
 fi
 
@@ -81,7 +82,7 @@ if [ "$launcher" = hydra ] && [ "$how" = noroot ] && [ "$status" != 0 ] &&
   mh_skip "hydra without SYMPHONY_ROOT needs the communicator to use hydra's PMI key-value store" \
     "(symphony/bootstrap/pmi.hpp), and it does not yet: the ranks fell back to another method"
 fi
-[ "$status" != 124 ] && [ "$status" != 137 ] || mh_fail "$launcher hung: killed after 100 s"
+case $status in 124 | 137) mh_fail "$launcher hung: killed after 100 s" ;; esac
 [ "$status" = 0 ] || mh_fail "$launcher exited with status $status"
 mh_expect_all_passed "$np" "$out"
 echo "PASS: $launcher -np $np ($how) in $elapsed s"

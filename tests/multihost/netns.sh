@@ -25,6 +25,7 @@
 # every exit (trap), failed or not; namespaces left by a run that was killed outright (its pid is
 # gone) are deleted at the start of the next. Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN)
 # and iproute2; skips with the reason otherwise.
+# shellcheck source=tests/multihost/common.sh
 source "$(dirname "$0")/common.sh"
 
 [ $# -eq 3 ] || mh_fail "usage: netns.sh explicit|root|unreachable|missing LAYOUT SPMD_CHECK"
@@ -77,9 +78,11 @@ for ((h = 0; h < hosts; ++h)); do
   ip_or_skip "create a network namespace" ip netns add "$ns"
   created+=("$ns")
   ip_or_skip "create a veth pair" ip link add name eth0 netns "$ns" type veth peer name "p$h" netns "$bridge_ns"
-  ip -n "$bridge_ns" link set "p$h" master br0 && ip -n "$bridge_ns" link set "p$h" up &&
+  if ! { ip -n "$bridge_ns" link set "p$h" master br0 && ip -n "$bridge_ns" link set "p$h" up &&
     ip -n "$ns" addr add "198.18.0.$((h + 1))/24" dev eth0 && ip -n "$ns" link set eth0 up &&
-    ip -n "$ns" link set lo up || mh_fail "cannot configure $ns"
+    ip -n "$ns" link set lo up; }; then
+    mh_fail "cannot configure namespace $ns"
+  fi
 done
 echo "$hosts namespaces ($prefix-h0..h$((hosts - 1)), 198.18.0.1..$hosts) on bridge $bridge_ns," \
   "set up in $(mh_seconds "$setup_start") s"
@@ -116,7 +119,35 @@ echo "mode $mode: $nranks ranks, layout $layout$( ((nranks > started)) && echo "
 
 # In root mode the ranks run long enough for the sockets they hold to be listed (see below).
 rounds=1
-[ "$mode" = root ] && rounds=${SYMPHONY_TEST_ROUNDS:-40}
+[ "$mode" = root ] && rounds=${SYMPHONY_TEST_ROUNDS:-60}
+
+# root mode: while the ranks run, a sampler in each namespace copies that namespace's socket
+# tables every 20 ms (/proc/net/{tcp,tcp6,unix} describe the reading process's namespace; ss
+# would need the inet_diag module, which some kernels lack). Checked after the run: a peer in the
+# same namespace must be reached over ipc (an abstract unix socket), one in another namespace
+# over tcp. The samplers stop when the ranks are done (stop file), at most 70 s.
+sampler_pids=()
+stop_sampling() {
+  touch "$mh_dir/stop-sampling"
+  local pid
+  for pid in "${sampler_pids[@]}"; do wait "$pid" 2> /dev/null; done
+  sampler_pids=()
+}
+if [ "$mode" = root ]; then
+  for ((h = 0; h < hosts; ++h)); do
+    : > "$mh_dir/tcp.h$h"
+    : > "$mh_dir/unix.h$h"
+    # shellcheck disable=SC2016 # the sampler's own bash expands $1 and $2
+    timeout -k 2 70 ip netns exec "$prefix-h$h" bash -c '
+      while [ ! -e "$1/stop-sampling" ]; do
+        cat /proc/net/tcp /proc/net/tcp6 >> "$1/tcp.h$2" 2> /dev/null
+        grep -F "@symphony-" /proc/net/unix >> "$1/unix.h$2"
+        sleep 0.02
+      done' sampler "$mh_dir" "$h" &
+    sampler_pids+=($!)
+  done
+  mh_cleanup_hooks=(stop_sampling "${mh_cleanup_hooks[@]}")
+fi
 
 run_start=$(mh_now)
 for ((r = 0; r < started; ++r)); do
@@ -131,27 +162,8 @@ for ((r = 0; r < started; ++r)); do
   mh_pids+=($!)
 done
 
-# root mode: while the ranks run, list the sockets each namespace holds, every 0.1 s, until they
-# are done (at most 60 s). Checked below: a peer in the same namespace must be reached over ipc
-# (an abstract unix socket), one in another namespace over tcp.
-# /proc/net/{tcp,tcp6,unix} of a process in the namespace describe that namespace's sockets
-# (ss needs the inet_diag module, which some kernels lack).
-if [ "$mode" = root ]; then
-  samples=0
-  while ((samples < 600)); do
-    alive=0
-    for pid in "${mh_pids[@]}"; do kill -0 "$pid" 2> /dev/null && alive=1; done
-    ((alive)) || break
-    for ((h = 0; h < hosts; ++h)); do
-      ip netns exec "$prefix-h$h" cat /proc/net/tcp /proc/net/tcp6 >> "$mh_dir/tcp.h$h" 2> /dev/null
-      ip netns exec "$prefix-h$h" cat /proc/net/unix >> "$mh_dir/unix.h$h" 2> /dev/null
-    done
-    samples=$((samples + 1))
-    sleep 0.1
-  done
-fi
-
 mh_wait_all 70
+stop_sampling
 elapsed=$(mh_seconds "$run_start")
 outputs=()
 for ((r = 0; r < started; ++r)); do outputs+=("$mh_dir/rank$r.out"); done
@@ -212,7 +224,7 @@ if [ "$mode" = root ]; then
          }' "$mh_dir/tcp.h$h" | sort -u > "$mh_dir/data-tcp.h$h"
     awk '$6 == "03" && $NF ~ /^@symphony-/' "$mh_dir/unix.h$h" | sort -u > "$mh_dir/ipc.h$h"
     own=$(printf '%02X0012C6' $((h + 1)))  # 198.18.0.<h+1>, as /proc/net/tcp writes it
-    echo "namespace h$h (198.18.0.$((h + 1)), ${per_ns[h]} ranks): $(wc -l < "$mh_dir/data-tcp.h$h")" \
+    echo "namespace h$h (198.18.0.$((h + 1)), ranks: ${per_ns[h]}): $(wc -l < "$mh_dir/data-tcp.h$h")" \
       "tcp data connections seen, $(wc -l < "$mh_dir/ipc.h$h") connected ipc sockets"
     if grep -q "^$own:.* $own:" "$mh_dir/data-tcp.h$h"; then
       mh_fail "ranks in namespace h$h talk to each other over tcp, not ipc: $(grep "^$own:.* $own:" "$mh_dir/data-tcp.h$h" | head -1)"

@@ -21,6 +21,7 @@
 # Facts used (include/symphony/bootstrap/detect.hpp, Torque's sources): the MoM sets PBS_VNODENUM
 # in every task and in the job shell, PBS_NP only in the job shell; the node file has one line per
 # vnode; pbsdsh tasks get the job's environment, not the job script's exports.
+# shellcheck source=tests/multihost/common.sh
 source "$(dirname "$0")/common.sh"
 
 [ $# -ge 3 ] || mh_fail "usage: pbs.sh tasks|batch-script N SPMD_CHECK, or pbs.sh job-script LAUNCH N SPMD_CHECK JOB_SCRIPT"
@@ -120,7 +121,7 @@ case $case in
     mh_wiring_missing "$out" &&
       mh_skip "the communicator does not detect PBS yet (spmd_check said: '$mh_wiring_missing_pattern');" \
         "this case runs once the lead's wiring lands"
-    [ "$status" != 124 ] && [ "$status" != 137 ] || mh_fail "spmd_check hung in the job shell"
+    case $status in 124 | 137) mh_fail "spmd_check hung in the job shell" ;; esac
     if grep -q -E "of $n( |$)|did not register|timed out" "$out"; then
       mh_fail "the job shell was taken for rank 0 of $n: it waited for ranks that never start"
     fi
@@ -163,7 +164,7 @@ case $case in
     mh_wiring_missing "$out" &&
       mh_skip "the communicator cannot yet join a PBS job through SYMPHONY_ROOT (spmd_check said:" \
         "'$mh_wiring_missing_pattern'); this case runs once the lead's wiring lands"
-    [ "$status" != 124 ] && [ "$status" != 137 ] || mh_fail "the job script hung: killed after 90 s"
+    case $status in 124 | 137) mh_fail "the job script hung: killed after 90 s" ;; esac
     [ "$status" = 0 ] || mh_fail "the job script exited with status $status"
     grep -q -F "symphony-job: $n ranks of $spmd_check via ${vars[-1]#*=}" "$out" ||
       grep -q -F "symphony-job: $n ranks of $spmd_check via " "$out" ||
