@@ -9,9 +9,12 @@
 //   pmi_allgather_main            a pmi_client: rank and size from the connection (so that it
 //                                 also works with -pmi-port, where PMI_RANK is not set), then an
 //                                 endpoint-like value per rank and a 3000-byte value holding every
-//                                 awkward character (split over several keys)
+//                                 awkward character (split over several keys), then 20 more
+//                                 exchanges on the same connection (the steady-state cost)
 //   pmi_allgather_main --free     the free function pmi_allgather(), once, with a value derived
 //                                 from PMI_RANK (or, without it, from the process id)
+//   pmi_allgather_main --straggler  rank 3 comes 3 s late: the others must fail with a
+//                                 timeout_error after their 1 s timeout, not hang
 #include <unistd.h>
 
 #include <chrono>
@@ -89,14 +92,50 @@ int with_client() {
   if (auto why = mismatch(long_table, size, awkward); !why.empty())
     return fail("rank " + std::to_string(rank) + ", 3000-byte values: " + why);
 
+  // Steady state: all ranks have started, so this is the exchange itself, not start-up skew.
+  constexpr int repeats = 20;
+  const auto t3 = clock_type::now();
+  for (int i = 0; i < repeats; ++i) {
+    auto suffixed = [i](int r) { return endpoint(r) + "#" + std::to_string(i); };
+    if (auto why = mismatch(pmi.allgather(suffixed(rank)), size, suffixed); !why.empty())
+      return fail("rank " + std::to_string(rank) + ", repeat " + std::to_string(i) + ": " + why);
+  }
+  const double repeated = milliseconds_since(t3) / repeats;
+
   std::string mapping;
   if (rank == 0) mapping = ", PMI_process_mapping=" + pmi.get("PMI_process_mapping");
 
   std::printf("pmi_allgather_main: rank %d of %d ok (%s, kvsname %s, vallen_max %zu; "
-              "connect+init %.2f ms, allgather %.2f ms, 3000-byte allgather %.2f ms%s)\n",
+              "connect+init %.2f ms, first allgather %.2f ms, 3000-byte allgather %.2f ms, "
+              "then %.2f ms per allgather over %d more%s)\n",
               rank, size, pmi.connection().c_str(), pmi.kvsname().c_str(),
-              pmi.limits().vallen_max, connected, first, second, mapping.c_str());
+              pmi.limits().vallen_max, connected, first, second, repeated, repeats,
+              mapping.c_str());
   return 0;
+}
+
+/// Rank 3 joins the exchange 3 s late; the others, with a 1 s timeout, must give up with a
+/// timeout_error that names the barrier, within the bound, rather than hang. (When rank 3 then
+/// enters the barrier, hydra 4.0.2 completes it, fails to write barrier_out to the ranks that
+/// left, and aborts the job: rank 3 prints nothing and mpiexec exits with 255.)
+int with_straggler() {
+  symphony::bootstrap::pmi_client pmi(std::chrono::seconds(1));
+  if (pmi.rank() == 3) ::usleep(3000 * 1000);
+  const auto start = clock_type::now();
+  try {
+    pmi.allgather(endpoint(pmi.rank()));
+  } catch (const symphony::timeout_error& e) {
+    const double waited = milliseconds_since(start);
+    const std::string what = e.what();
+    if (what.find("cmd=barrier_in") == std::string::npos || waited < 900 || waited > 2500)
+      return fail("rank " + std::to_string(pmi.rank()) + " waited " + std::to_string(waited) +
+                  " ms and got: " + what);
+    std::printf("pmi_allgather_main: rank %d of %d ok (timed out as expected after %.0f ms: "
+                "%s)\n",
+                pmi.rank(), pmi.size(), waited, what.c_str());
+    return 0;
+  }
+  return fail("rank " + std::to_string(pmi.rank()) + ": allgather completed without rank 3");
 }
 
 int with_free_function() {
@@ -131,8 +170,9 @@ int main(int argc, char** argv) {
   try {
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "--free") return with_free_function();
+    if (mode == "--straggler") return with_straggler();
     if (mode.empty()) return with_client();
-    return fail("unknown argument '" + mode + "' (use no argument or --free)");
+    return fail("unknown argument '" + mode + "' (use no argument, --free or --straggler)");
   } catch (const std::exception& e) {
     return fail(e.what());
   }

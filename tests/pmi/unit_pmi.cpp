@@ -208,6 +208,9 @@ TEST_CASE("pieces fit the server's value limit and the 1024-byte request line") 
     CHECK_FALSE(pmi_parse_piece_header(bad).has_value());
   limits.vallen_max = 12;
   CHECK_THROWS_AS(pmi_allgather_pieces("abc", 0, 0, "kvs", limits), symphony::config_error);
+  limits.vallen_max = 1024;
+  limits.keylen_max = 16;  // "symphony-c0-r0-0" needs 16 characters and the NUL
+  CHECK_THROWS_AS(pmi_allgather_pieces("abc", 0, 0, "kvs", limits), symphony::config_error);
 }
 
 TEST_CASE("allgather over PMI_FD: 4 ranks, awkward values, one piece each") {

@@ -43,8 +43,9 @@
 //     MPICH 4.1 and later treat a backslash as an escape, '=' is outside the RFC's "word" of a
 //     get_result, and an empty value is rejected by MPICH's parser ("Expecting value after =").
 //   * Hydra ends the whole job when it gets a command it does not know, or when a task closes its
-//     connection after init without finalize (observed: every rank is killed). pmi_client
-//     therefore always finalizes, also when its constructor fails after init.
+//     connection after init without finalize (observed: every rank is killed; closing it before
+//     init is harmless). pmi_client therefore always finalizes once init succeeded, also when its
+//     constructor fails later.
 //
 // pmi_allgather encodes values so that any byte string survives all of that: bytes other than
 // ASCII letters, digits and - _ . : / @ | , [ ] + ~ become %XX (two upper-case hex digits), so
@@ -58,6 +59,9 @@
 // client was built with, measured per request; a barrier waits for every rank, so one rank that
 // never calls fence() keeps the others waiting until their timeout. symphony::wait_forever waits
 // without bound. Name resolution of the PMI_PORT host uses the system resolver and is not bounded.
+// A timeout ends the job in practice: a rank that gave up has left the barrier it entered, and
+// when the late rank arrives hydra 4.0.2 completes that barrier, cannot answer the rank that left,
+// and aborts the whole job (observed). Choose the timeout for the slowest start-up expected.
 //
 // Errors: a malformed variable is a config_error naming it and its value; a server that refuses a
 // request (rc != 0) or closes the connection is a config_error naming the request and the server's
@@ -507,8 +511,9 @@ class pmi_connection {
         std::string message = server() + " did not answer " + pmi_shortened(request) +
                               for_what(context) + " within " + pmi_seconds(timeout_);
         if (request == "cmd=barrier_in")
-          message += ": the barrier waits for every rank of the job, so some rank has not "
-                     "called fence() (still starting, busy, or stuck)";
+          message += ": the barrier waits for every rank of the job, and some rank has not "
+                     "reached it (still starting, busy or stuck, or not calling fence() or "
+                     "allgather() like the others)";
         fail(timeout_error(message));
       }
       char chunk[4096];
@@ -647,6 +652,9 @@ inline std::vector<std::pair<std::string, std::string>> pmi_allgather_pieces(
   do {
     const std::size_t index = pieces.size();
     std::string key = pmi_allgather_key(call, rank, index);
+    if (key.size() > limits.keylen_max - 1)
+      throw config_error("the PMI server's keylen_max=" + std::to_string(limits.keylen_max) +
+                         " is too small for symphony's key " + in_quotes(key));
     const std::size_t overhead = pmi_put_overhead(kvsname, key);
     std::size_t room = limits.vallen_max - 1;
     room = std::min(room, overhead < pmi_max_request_line ? pmi_max_request_line - overhead : 0);
