@@ -1,0 +1,75 @@
+// slurm_probe: prints, for one task of an srun step, what symphony's detection makes of the
+// environment (bootstrap::detect_job()) and the raw launcher variables it read, on one line, so
+// that run-slurm-tests.sh can both check the detection and report the environment it saw.
+//
+//   srun -n 4 slurm_probe
+//   slurm_probe: rank=2 size=4 source=slurm local_rank=2 hosts=vm,vm,vm,vm
+//     reserved_ports=12001-12005
+//     | SLURM_STEP_ID=0 SLURM_PROCID=2 ...
+//
+// Exits 0 when detection succeeded, 1 with detect_job()'s message (which names the culprit
+// variable) when it did not. It opens no socket and waits for nothing.
+#include <symphony/bootstrap/detect.hpp>
+
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+// The variables worth seeing in a report: Slurm's step description, the PMI variables of
+// `srun --mpi=pmi2`, and symphony's own (overrides, and the group a multi-prog table sets).
+constexpr const char* reported[] = {
+    "SLURM_STEP_ID",
+    "SLURM_PROCID",
+    "SLURM_LOCALID",
+    "SLURM_NODEID",
+    "SLURM_STEP_NUM_TASKS",
+    "SLURM_STEP_NUM_NODES",
+    "SLURM_STEP_NODELIST",
+    "SLURM_STEP_TASKS_PER_NODE",
+    "SLURM_STEP_RESV_PORTS",
+    "SLURM_DISTRIBUTION",
+    "SLURM_JOB_ID",
+    "PMI_RANK",
+    "PMI_SIZE",
+    "PMI_FD",
+    "PMI_JOBID",
+    "SYMPHONY_ROOT",
+    "SYMPHONY_RANK",
+    "SYMPHONY_NRANKS",
+    "SYMPHONY_NAME",
+    "SYMPHONY_GROUP",
+    "SYMPHONY_GROUP_FIRST_RANK",
+    "SYMPHONY_GROUP_SIZE",
+    "SYMPHONY_GROUP_RANK",
+};
+
+// `items` joined by commas.
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items)
+    out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
+}  // namespace
+
+int main() {
+  std::ostringstream raw;
+  for (const char* name : reported)
+    if (const char* value = std::getenv(name)) raw << ' ' << name << '=' << value;
+  try {
+    const symphony::bootstrap::job_identity id = symphony::bootstrap::detect_job();
+    std::cout << "slurm_probe: rank=" << id.rank << " size=" << id.size << " source=" << id.source
+              << " local_rank=" << id.local_rank << " hosts=" << joined(id.hosts)
+              << " reserved_ports=" << id.reserved_ports << " |" << raw.str() << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cout << "slurm_probe: detection failed: " << e.what() << " |" << raw.str() << std::endl;
+    return 1;
+  }
+}
