@@ -16,7 +16,7 @@
 //
 // The protocol: one request line, one answer line, in lock step, each "key=value" tokens separated
 // by spaces and ended by a newline (flux-framework RFC 13; MPICH src/pmi; observed with hydra
-// 4.0.2 and Slurm 22.05):
+// 4.0.2 and srun --mpi=pmi2 of Slurm 22.05):
 //
 //   [PMI_PORT+PMI_ID only]  cmd=initack pmiid=N        -> cmd=initack, then three lines:
 //                                                          cmd=set size=S, cmd=set rank=R,
@@ -70,9 +70,9 @@
 // (a key with a space, a value too long for the server) are std::invalid_argument, thrown before
 // anything is sent.
 //
-// Use: once per process and connection. MPICH's and Slurm's servers end the connection after
-// finalize, so a second pmi_client in the same process finds PMI_FD closed (a config_error that
-// says so). A program that needs several exchanges keeps one pmi_client and calls allgather()
+// Use: once per process and connection. pmi_client closes the connection after finalize (Slurm's
+// server closes its end too), so a second pmi_client in the same process finds PMI_FD closed (a
+// config_error that says so). A program that needs several exchanges keeps one pmi_client and calls allgather()
 // on it several times. One thread at a time per pmi_client.
 #pragma once
 
@@ -137,14 +137,15 @@ inline constexpr std::chrono::milliseconds pmi_finalize_wait = std::chrono::seco
 inline constexpr std::size_t pmi_max_encoded_value = std::size_t{1} << 26;
 
 /// The characters pmi_encode() leaves as they are: letters, digits and the punctuation of endpoint
-/// descriptions, all of them accepted verbatim by hydra, Slurm and Flux and meaningful to none.
+/// descriptions: all inside RFC 13's value alphabet, stored verbatim by hydra 4.0.2 and Slurm
+/// 22.05 (observed), and special to none of them.
 inline bool pmi_plain(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   return std::string_view("-_.:/@|,[]+~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
-/// `value` with every byte that is not pmi_plain() written as %XX (upper-case hex): printable
-/// ASCII without space, '=' or backslash, which every PMI-1 server stores as it is.
+/// `value` with every byte that is not pmi_plain() written as %XX (upper-case hex): the result is
+/// printable ASCII without space, '=' or backslash, which PMI-1 servers store as it is.
 inline std::string pmi_encode(std::string_view value) {
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;
@@ -209,6 +210,7 @@ struct pmi_message {
   }
 };
 
+/// Splits one line (without its newline) into its tokens.
 inline pmi_message pmi_parse(std::string_view line) {
   pmi_message message;
   std::size_t i = 0;
@@ -306,7 +308,7 @@ inline int pmi_poll_milliseconds(deadline until) {
 }
 
 /// Waits until `fd` has one of `events` (or an error or hang-up, which the next read or write
-/// reports). False at the deadline; -1 with errno on a poll failure.
+/// reports): 1 when ready, 0 at the deadline, -1 with errno on a poll failure.
 inline int pmi_wait(int fd, short events, deadline until) {
   for (;;) {
     const int ms = pmi_poll_milliseconds(until);
@@ -348,8 +350,8 @@ class pmi_fd {
   int fd_ = -1;
 };
 
-/// A connected TCP socket to host:port, or a config_error naming `variable` and its value.
-/// Connecting waits at most until `until`: a timeout_error after that.
+/// A connected TCP socket to host:port, or a config_error naming `variable` and its value (host
+/// unknown, connection refused). Connecting waits at most `timeout`: a timeout_error after that.
 inline pmi_fd pmi_connect(const pmi_host_port& where, const std::string& variable,
                           const std::string& value, std::chrono::milliseconds timeout) {
   const std::string named = variable + "=" + in_quotes(value);
@@ -431,12 +433,8 @@ class pmi_connection {
     return expect(read_line(request, until, context), request, expected, context);
   }
 
-  /// Sends `request` only (for the handshake, whose answer is several lines).
-  void send(const std::string& request, const std::string& context = "") {
-    send_line(request, deadline_after(timeout_), context);
-  }
-
-  /// Reads one more answer line to `request` and checks it as transact() does.
+  /// Reads one more answer line to `request` and checks it as transact() does (the handshake's
+  /// answer is several lines).
   pmi_message receive(const std::string& request, const std::string& expected,
                       const std::string& context = "") {
     return expect(read_line(request, deadline_after(timeout_), context), request, expected,
