@@ -33,6 +33,7 @@
 #include "algorithms/gather_binomial.hpp"
 #include "algorithms/reduce_binomial.hpp"
 #include "algorithms/scatter_binomial.hpp"
+#include "bootstrap/join.hpp"
 #include "config.hpp"
 #include "detail/communicator_id.hpp"
 #include "detail/mailbox.hpp"
@@ -50,11 +51,34 @@ class basic_communicator {
  public:
   using transport_type = Transport;
 
-  /// Joins the job described by the environment (config::from_environment): binds this rank's
-  /// address. Throws config_error naming the variable at fault.
+  /// Joins the job its launcher started (bootstrap/join.hpp): symphony-run's or a user's
+  /// SYMPHONY_ADDRESSES, a rendezvous at SYMPHONY_ROOT, the launcher's PMI key-value store
+  /// (mpiexec.hydra, srun --mpi=pmi2), an srun step's reserved ports, or loopback when the launcher
+  /// says all ranks share this machine. Every rank of the job must construct its communicator;
+  /// the constructor returns when this rank knows every rank's address. Peers on this machine are
+  /// reached over ipc, the others over tcp. Throws config_error naming the variable at fault, or
+  /// saying what was detected and what to set when the ranks cannot find each other;
+  /// timeout_error when other ranks do not join within SYMPHONY_TIMEOUT (naming them).
   template <class T = Transport,
             std::enable_if_t<std::is_constructible_v<T, const config&>, int> = 0>
-  basic_communicator() : basic_communicator(config::from_environment()) {}
+  basic_communicator() : basic_communicator(bootstrap::plan_join()) {}
+
+  /// Joins the job as `plan` (from bootstrap::plan_join()) says; what the default constructor
+  /// does, for programs that inspect or adjust the plan first (symphony-info prints it).
+  template <class T = Transport,
+            std::enable_if_t<std::is_constructible_v<T, const config&>, int> = 0>
+  explicit basic_communicator(const bootstrap::join_plan& plan)
+      : mailbox_(plan.explicit_config
+                     ? std::make_shared<detail::mailbox<Transport>>(*plan.explicit_config)
+                     : std::make_shared<detail::mailbox<Transport>>(plan.listen, plan.timeout)),
+        timeout_(plan.timeout) {
+    if (!plan.explicit_config) {
+      auto& transport = mailbox_->transport();
+      const auto joined = bootstrap::exchange_addresses(plan, transport.bound_endpoints());
+      transport.connect_peers(joined.rank, joined.addresses);
+    }
+    init_world();
+  }
 
   /// Joins the job described by `c` (validated; config_error on a bad field).
   template <class T = Transport,

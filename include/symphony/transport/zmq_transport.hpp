@@ -14,9 +14,11 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -56,25 +58,44 @@ class zmq_transport {
   /// Binds this rank's receive socket at `c.addresses[c.rank]`. Throws config_error (naming the
   /// rank and address) when the address cannot be bound: in use, not on this host, too long.
   explicit zmq_transport(const config& c)
-      : rank_(validated(c).rank),
-        size_(c.size),
-        linger_(linger_for(c.timeout)),
+      : linger_(linger_for(validated(c).timeout)),
         context_(1),
-        inbox_(context_, zmq::socket_type::pull),
-        outboxes_(static_cast<std::size_t>(c.size)) {
-    for (const auto& text : c.addresses)
-      endpoints_.push_back(detail::parse_address(text).value);
+        inbox_(context_, zmq::socket_type::pull) {
     configure(inbox_);
-    const auto& own = endpoints_[static_cast<std::size_t>(rank_)];
-    try {
-      inbox_.bind(detail::bindable_endpoint(own, "the address of rank " + std::to_string(rank_)));
-    } catch (const zmq::error_t& e) {
-      std::string hint;
-      if (e.num() == EADDRINUSE) hint = " (another process, or another job, already uses it)";
-      if (e.num() == EADDRNOTAVAIL || e.num() == ENODEV) hint = " (that host is not this machine)";
-      throw config_error("rank " + std::to_string(rank_) + " cannot bind its address '" +
-                         c.addresses[static_cast<std::size_t>(rank_)] + "': " + e.what() + hint);
-    }
+    const auto& own = c.addresses[static_cast<std::size_t>(c.rank)];
+    bind(detail::bindable_endpoint(detail::parse_address(own).value,
+                                   "the address of rank " + std::to_string(c.rank)),
+         "rank " + std::to_string(c.rank) + " cannot bind its address '" + own + "'");
+    connect_peers(c.rank, c.addresses);
+  }
+
+  /// The first half of joining a job whose addresses are exchanged at start-up (see
+  /// bootstrap/join.hpp): binds the receive socket at every endpoint of `listen` ("tcp://*:0"
+  /// takes a free port; "ipc://@name" is an abstract socket) before the peers are known.
+  /// connect_peers() completes it; until then nothing may be sent. `timeout` bounds how long
+  /// undelivered messages linger at destruction. Throws config_error naming the endpoint (and
+  /// SYMPHONY_IFACE, a likely culprit) when one cannot be bound.
+  zmq_transport(const std::vector<std::string>& listen, std::chrono::milliseconds timeout)
+      : linger_(linger_for(timeout)), context_(1), inbox_(context_, zmq::socket_type::pull) {
+    configure(inbox_);
+    for (const auto& endpoint : listen)
+      bind(endpoint, "cannot listen at '" + endpoint +
+                         "' (is SYMPHONY_IFACE an interface or address of this machine?)");
+  }
+
+  /// Where the receive socket listens, with the ports the system chose, in bind order.
+  const std::vector<std::string>& bound_endpoints() const { return bound_; }
+
+  /// The second half: this process is `rank` and `addresses` reach every rank (in rank order;
+  /// the own entry is not connected to). Connections are made lazily, on the first send.
+  void connect_peers(int rank, const std::vector<std::string>& addresses) {
+    rank_ = rank;
+    size_ = static_cast<int>(addresses.size());
+    endpoints_.clear();
+    for (const auto& text : addresses)
+      endpoints_.push_back(detail::parse_address(text).value);
+    outboxes_.clear();
+    outboxes_.resize(addresses.size());
   }
 
   zmq_transport(zmq_transport&&) = delete;  // sockets are tied to their context: keep in place
@@ -108,7 +129,7 @@ class zmq_transport {
       if (out) out->set(zmq::sockopt::linger, 0);
   }
 
-  /// The endpoint this rank's receive socket is bound to (useful with tcp port 0 in tests).
+  /// The endpoint this rank's receive socket was last bound to (useful with tcp port 0 in tests).
   std::string bound_endpoint() const { return inbox_.get(zmq::sockopt::last_endpoint); }
 
  private:
@@ -131,6 +152,24 @@ class zmq_transport {
     return std::max(left + std::chrono::milliseconds(1), std::chrono::milliseconds(0));
   }
 
+  void bind(const std::string& endpoint, const std::string& failure) {
+    try {
+      inbox_.bind(endpoint);
+    } catch (const zmq::error_t& e) {
+      std::string hint;
+      if (e.num() == EADDRINUSE) hint = " (another process, or another job, already uses it)";
+      if (e.num() == EADDRNOTAVAIL || e.num() == ENODEV) hint = " (that host is not this machine)";
+      throw config_error(failure + ": " + e.what() + hint);
+    }
+    // With IPv6 on, ZeroMQ reports an IPv4 bind as [::ffff:a.b.c.d]; peers read a.b.c.d better.
+    std::string bound = inbox_.get(zmq::sockopt::last_endpoint);
+    const std::string mapped = "tcp://[::ffff:";
+    if (bound.rfind(mapped, 0) == 0 && bound.find(']') != std::string::npos)
+      bound = "tcp://" + bound.substr(mapped.size(), bound.find(']') - mapped.size()) +
+              bound.substr(bound.find(']') + 1);
+    bound_.push_back(std::move(bound));
+  }
+
   void configure(zmq::socket_t& socket) {
     socket.set(zmq::sockopt::ipv6, 1);
     socket.set(zmq::sockopt::linger, linger_);
@@ -150,6 +189,9 @@ class zmq_transport {
   }
 
   zmq::socket_t& outbox(int to) {
+    if (static_cast<std::size_t>(to) >= outboxes_.size())
+      throw std::logic_error("zmq_transport: send to rank " + std::to_string(to) +
+                             " before connect_peers() named the peers");
     auto& slot = outboxes_[static_cast<std::size_t>(to)];
     if (!slot) {
       slot.emplace(context_, zmq::socket_type::push);
@@ -175,10 +217,11 @@ class zmq_transport {
     return message(h, std::move(payload));
   }
 
-  int rank_;
-  int size_;
+  int rank_ = -1;
+  int size_ = 0;
   int linger_;
   std::vector<detail::address> endpoints_;
+  std::vector<std::string> bound_;
   zmq::context_t context_;  // declared before the sockets: destroyed after them
   zmq::socket_t inbox_;
   std::vector<std::optional<zmq::socket_t>> outboxes_;
