@@ -56,6 +56,7 @@
 #include "../error.hpp"
 #include "detect.hpp"
 #include "hostlist.hpp"
+#include "pmi.hpp"
 #include "rendezvous.hpp"
 
 namespace symphony::bootstrap {
@@ -260,7 +261,19 @@ inline join_plan plan_join(const environment_lookup& lookup) {
     return plan;
   }
 
-  plan.identity = detect_job(lookup);
+  // MPICH hydra's -pmi-port mode sets PMI_PORT and PMI_ID but no PMI_RANK: rank and size come
+  // over the PMI wire during the exchange (detect_job() would rightly refuse to guess them).
+  const bool pmi_wire_only = detail::nonempty(lookup, "PMI_PORT") && detail::nonempty(lookup, "PMI_ID") &&
+                             !lookup("PMI_RANK") && !lookup("SYMPHONY_RANK") &&
+                             !lookup("OMPI_COMM_WORLD_RANK");
+  if (pmi_wire_only) {
+    plan.identity.source = "pmi";
+    plan.identity.rank = -1;  // known after the exchange
+    plan.identity.size = -1;
+    plan.identity.notes.push_back("rank and size come over the PMI wire (PMI_PORT without PMI_RANK)");
+  } else {
+    plan.identity = detect_job(lookup);
+  }
   const auto& id = plan.identity;
   const std::string who = "rank " + std::to_string(id.rank) + " of " + std::to_string(id.size) +
                           " (detected from " + id.source + ")";
@@ -275,7 +288,8 @@ inline join_plan plan_join(const environment_lookup& lookup) {
     plan.use_ipc = v == "1";
   }
 
-  if (const auto root = detail::nonempty(lookup, "SYMPHONY_ROOT")) {
+  const auto root = detail::nonempty(lookup, "SYMPHONY_ROOT");
+  if (root && !pmi_wire_only) {
     const auto parsed = detail::parse_address(detail::trim(*root));
     if (!parsed.error.empty())
       throw config_error("SYMPHONY_ROOT=" + detail::in_quotes(*root) +
@@ -284,12 +298,10 @@ inline join_plan plan_join(const environment_lookup& lookup) {
     plan.method = exchange_method::root;
     plan.root = parsed.value.endpoint;
     plan.notes.push_back("rendezvous at SYMPHONY_ROOT=" + detail::trim(*root));
-#ifdef SYMPHONY_JOIN_HAS_PMI
   } else if (pmi_present(lookup)) {
     plan.method = exchange_method::pmi;
     plan.notes.push_back("the launcher's PMI key-value store (" +
                          std::string(lookup("PMI_FD") ? "PMI_FD" : "PMI_PORT") + ")");
-#endif
   } else if (id.source == "slurm" && !id.reserved_ports.empty() && !id.hosts.empty()) {
     plan.method = exchange_method::slurm;
     const std::string port = std::to_string(detail::first_reserved_port(id.reserved_ports));
@@ -375,17 +387,18 @@ inline join_result exchange_addresses(const join_plan& plan,
   const std::string locality = plan.use_ipc ? plan.locality + "|" + ipc : std::string();
   std::vector<std::string> localities;
 
-#ifdef SYMPHONY_JOIN_HAS_PMI
   if (plan.method == exchange_method::pmi) {
-    const auto entries = pmi_allgather(
-        detail::pmi_entry(detail::reachable_endpoint(tcp), plan.locality, plan.use_ipc ? ipc : ""),
-        plan.timeout);
-    result.size = static_cast<int>(entries.size());
+    // One connection for the whole exchange: with hydra's -pmi-port, rank and size come from it.
+    pmi_client pmi(plan.timeout);
+    result.rank = pmi.rank();
+    result.size = pmi.size();
+    const auto entries = pmi.allgather(
+        detail::pmi_entry(detail::reachable_endpoint(tcp), plan.locality, plan.use_ipc ? ipc : ""));
     for (const auto& entry : entries) {
       const auto bar = entry.find('|');
       const auto second = bar == std::string::npos ? bar : entry.find('|', bar + 1);
       if (second == std::string::npos)
-        throw protocol_error("a rank published " + in_quotes(entry) +
+        throw protocol_error("a rank published " + detail::in_quotes(entry) +
                              " in the PMI key-value store, which is not a symphony entry");
       result.tcp_endpoints.push_back(entry.substr(0, bar));
       const std::string peer_ipc = entry.substr(second + 1);
@@ -393,9 +406,7 @@ inline join_result exchange_addresses(const join_plan& plan,
                                             : entry.substr(bar + 1, second - bar - 1) + "|" +
                                                   peer_ipc);
     }
-  } else
-#endif
-  {
+  } else {
     rendezvous_options options;
     options.root = plan.root;
     options.rank = result.rank;
