@@ -5,8 +5,9 @@
 #                      --source-dir DIR --work-dir DIR
 #
 # Brings up a one-node Slurm on localhost with slurm-up.sh unless a local one answers, then runs:
-#   probe          srun -n 4 slurm_probe: every task is detected as "slurm", rank r of 4, and sees
-#                  the step's reserved ports when the cluster has MpiParams=ports (reported)
+#   probe          srun -n 4 slurm_probe: every task is detected as "slurm", rank r of 4, and, when
+#                  the cluster has MpiParams=ports, plans a rendezvous at rank 0's node on the
+#                  step's first reserved port (the env and the plan are reported)
 #   srun-n4/n9     srun -n 4 / -n 9 spmd_check: every collective, "all N ranks passed"
 #   integrate      srun -n 9 --multi-prog: the integrate example with its 9 roles (S0, groupmasters,
 #                  workers); the roles come from the multi-prog table, see examples/slurm/
@@ -15,11 +16,13 @@
 #                  waits for the job to complete, then checks its output file: the integral, and
 #                  the script's roles table equal to the one checked in step roles
 #   no-resv-ports  srun --resv-ports=0 with SYMPHONY_ROOT=127.0.0.1:<free port>: the step has no
-#                  reserved ports (checked with the probe) and spmd_check still passes
-#   one-node       srun --resv-ports=0 and no SYMPHONY_ROOT: spmd_check passes all the same (all
-#                  tasks on one node: symphony meets on 127.0.0.1)
-#   pmi2           srun --mpi=pmi2 -n 4: detection through PMI and spmd_check; skipped with a
-#                  message while include/symphony/bootstrap/pmi.hpp does not exist
+#                  reserved ports and the plan is the SYMPHONY_ROOT rendezvous (checked with the
+#                  probe); spmd_check passes
+#   one-node       srun --resv-ports=0 and no SYMPHONY_ROOT: the plan is a rendezvous on
+#                  127.0.0.1 (all tasks on one node); spmd_check passes
+#   pmi2           srun --mpi=pmi2 -n 4: the plan is Slurm's PMI-2 key-value store, spmd_check
+#                  passes; skipped with a message while include/symphony/bootstrap/pmi.hpp does
+#                  not exist
 # Every srun runs under timeout(1), with --kill-on-bad-exit=1 so that one failed task ends the
 # step at once; the batch job is waited for 120 s at most, and cancelled if it is still there.
 # Each step's output is in WORK_DIR/<step>.log; times are printed.
@@ -189,7 +192,9 @@ free_port() {
 if step probe 60 'slurm_probe: rank=0 ' "${SRUN[@]}" -n 4 "$probe"; then
   count_lines probe '^slurm_probe: rank=[0-3] size=4 source=slurm ' 4 "with 'rank=<0..3> size=4 source=slurm'"
   if [[ $mpi_params == *ports=* ]]; then
-    count_lines probe 'reserved_ports=[0-9]' 4 "with reserved_ports (MpiParams has ports=)"
+    # Reserved ports: a rendezvous at rank 0's node on the first of them (GNU grep: \1).
+    count_lines probe "reserved_ports=([0-9]+)[-,0-9]* method=slurm root=$host:\\1 " 4 \
+      "with method=slurm and root=$host:<first reserved port> (MpiParams has ports=)"
   fi
   echo "    what rank 0 saw: $(grep '^slurm_probe: rank=0 ' probe.log)"
 fi
@@ -273,12 +278,17 @@ fi
 port=$(free_port)
 if step no-resv-ports-probe 60 'slurm_probe: rank=0 ' \
      env SYMPHONY_ROOT="127.0.0.1:$port" "${SRUN[@]}" --resv-ports=0 -n 4 "$probe"; then
-  count_lines no-resv-ports-probe '^slurm_probe: .*source=slurm .*reserved_ports= .*SYMPHONY_ROOT=127' 4 \
-    "with source=slurm, no reserved ports and SYMPHONY_ROOT"
+  count_lines no-resv-ports-probe \
+    "^slurm_probe: .*source=slurm .*reserved_ports= method=root root=tcp://127.0.0.1:$port .*SYMPHONY_ROOT=" 4 \
+    "with source=slurm, no reserved ports, method=root at SYMPHONY_ROOT"
 fi
 step no-resv-ports 60 '^spmd_check: all 4 ranks passed' \
   env SYMPHONY_ROOT="127.0.0.1:$port" "${SRUN[@]}" --resv-ports=0 -n 4 "$spmd_check"
 # Neither reserved ports nor SYMPHONY_ROOT: a one-node step meets on 127.0.0.1 by itself.
+if step one-node-probe 60 'slurm_probe: rank=0 ' "${SRUN[@]}" --resv-ports=0 -n 4 "$probe"; then
+  count_lines one-node-probe '^slurm_probe: .*reserved_ports= method=one-node root=127\.0\.0\.1:[0-9]+ ' 4 \
+    "with method=one-node on 127.0.0.1"
+fi
 step one-node 60 '^spmd_check: all 4 ranks passed' "${SRUN[@]}" --resv-ports=0 -n 4 "$spmd_check"
 
 # srun's PMI-2 server: the ranks exchange through Slurm's key-value store.
@@ -290,7 +300,8 @@ elif ! srun --mpi=list 2>&1 | grep -qw pmi2; then
   summary+=("SKIP pmi2 (no pmi2 plugin)")
 else
   if step pmi2-probe 60 'slurm_probe: rank=0 ' "${SRUN[@]}" --mpi=pmi2 -n 4 "$probe"; then
-    count_lines pmi2-probe '^slurm_probe: rank=[0-3] size=4 source=pmi ' 4 "with source=pmi"
+    count_lines pmi2-probe '^slurm_probe: rank=[0-3] size=4 source=pmi .* method=pmi ' 4 \
+      "with source=pmi and method=pmi"
   fi
   step pmi2 60 '^spmd_check: all 4 ranks passed' "${SRUN[@]}" --mpi=pmi2 -n 4 "$spmd_check" \
     && count_lines pmi2 '^spmd_check: rank [0-3] of 4 ok' 4 "'rank R of 4 ok'"

@@ -1,15 +1,17 @@
-// slurm_probe: prints, for one task of an srun step, what symphony's detection makes of the
-// environment (bootstrap::detect_job()) and the raw launcher variables it read, on one line, so
-// that run-slurm-tests.sh can both check the detection and report the environment it saw.
+// slurm_probe: prints, for one task of an srun step, what symphony makes of the environment and
+// the raw launcher variables it read, on one line, so that run-slurm-tests.sh can both check
+// what `symphony::communicator world;` would do and report the environment it saw:
+//   rank, size, source, local_rank, hosts, reserved_ports   bootstrap::detect_job()
+//   method, root                                            bootstrap::plan_join(): how the ranks
+//                                                           would exchange addresses, and where
 //
 //   srun -n 4 slurm_probe
 //   slurm_probe: rank=2 size=4 source=slurm local_rank=2 hosts=vm,vm,vm,vm
-//     reserved_ports=12001-12005
-//     | SLURM_STEP_ID=0 SLURM_PROCID=2 ...
+//     reserved_ports=12001-12005 method=slurm root=tcp://vm:12001 | SLURM_STEP_ID=0 ...
 //
-// Exits 0 when detection succeeded, 1 with detect_job()'s message (which names the culprit
-// variable) when it did not. It opens no socket and waits for nothing.
-#include <symphony/bootstrap/detect.hpp>
+// Exits 0 when the plan was made, 1 with symphony's message (which names the culprit variable)
+// when it was not. It opens no socket and waits for nothing.
+#include <symphony/bootstrap/join.hpp>
 
 #include <cstdlib>
 #include <exception>
@@ -63,13 +65,16 @@ int main() {
   for (const char* name : reported)
     if (const char* value = std::getenv(name)) raw << ' ' << name << '=' << value;
   try {
-    const symphony::bootstrap::job_identity id = symphony::bootstrap::detect_job();
+    const symphony::bootstrap::join_plan plan = symphony::bootstrap::plan_join();
+    const symphony::bootstrap::job_identity& id = plan.identity;
     std::cout << "slurm_probe: rank=" << id.rank << " size=" << id.size << " source=" << id.source
               << " local_rank=" << id.local_rank << " hosts=" << joined(id.hosts)
-              << " reserved_ports=" << id.reserved_ports << " |" << raw.str() << std::endl;
+              << " reserved_ports=" << id.reserved_ports
+              << " method=" << symphony::bootstrap::name_of(plan.method) << " root=" << plan.root
+              << " |" << raw.str() << std::endl;
     return 0;
   } catch (const std::exception& e) {
-    std::cout << "slurm_probe: detection failed: " << e.what() << " |" << raw.str() << std::endl;
+    std::cout << "slurm_probe: no plan: " << e.what() << " |" << raw.str() << std::endl;
     return 1;
   }
 }
