@@ -119,6 +119,11 @@ fi
 echo "Slurm $(sinfo -V | cut -d' ' -f2), node $(sinfo -h -o '%n %T %c CPUs' | head -1)"
 mpi_params=$(scontrol show config | sed -n 's/^MpiParams *= *//p')
 echo "MpiParams = ${mpi_params:-(none)}"
+# The step's node list names this host, and the ranks reach rank 0's node by that name.
+if ! getent hosts "$host" >/dev/null; then
+  echo "warning: this host's name '$host' does not resolve (getent hosts); ranks that look up" \
+       "rank 0's node by name will fail: add '$host' to /etc/hosts"
+fi
 
 # ------------------------------------------------------------------ steps
 # The whole run stays within BUDGET seconds (CTest's TIMEOUT is 400, which leaves time for the
