@@ -11,6 +11,8 @@
 #   noroot   nothing but the launcher's variables: Open MPI's ranks, all on this node, meet on
 #            loopback; hydra's through its PMI key-value store (include/symphony/bootstrap/pmi.hpp,
 #            looked for in INCLUDE_DIR).
+# All ranks run on this machine, so they must reach each other over ipc: with strace installed,
+# the case checks every connect() the ranks make (tcp only to the rendezvous root).
 #
 # spmd_check is not an MPI program: the launcher only starts it and hands it variables. Cases the
 # library cannot do yet are skipped with the reason (exit 77), found by running them.
@@ -58,9 +60,19 @@ case $launcher in
     ;;
   *) mh_fail "unknown launcher '$launcher' (openmpi or hydra)" ;;
 esac
+mh_tmpdir
+# All ranks run on this machine, so every pair must talk over ipc: strace records each rank's
+# connect() calls (-ff: one file per process and thread), and the only tcp connections allowed
+# are to the rendezvous root. Without strace that part is not checked, and the case says so.
+traced=0
+if command -v strace > /dev/null 2>&1; then
+  traced=1
+  command+=(strace -ff -qq -e trace=connect -o "$mh_dir/connect")
+else
+  echo "note: strace is not installed, so the transport between ranks is not checked"
+fi
 command+=("$spmd_check")
 
-mh_tmpdir
 out="$mh_dir/launcher.out"
 echo "running: ${vars[*]} ${command[*]}"
 start=$(mh_now)
@@ -85,4 +97,22 @@ fi
 case $status in 124 | 137) mh_fail "$launcher hung: killed after 100 s" ;; esac
 [ "$status" = 0 ] || mh_fail "$launcher exited with status $status"
 mh_expect_all_passed "$np" "$out"
+if ((traced)); then
+  # "unix" per successful connect to one of symphony's abstract ipc sockets, "tcp ADDRESS PORT"
+  # per tcp connect (IPv4, or IPv4-mapped IPv6 as ZeroMQ writes it).
+  cat "$mh_dir"/connect.* 2> /dev/null | sed -n -E \
+    -e 's/.*connect\([0-9]+, \{sa_family=AF_UNIX, sun_path=@"symphony-[^"]*"\}, [0-9]+\) = 0.*/unix/p' \
+    -e 's/.*connect\([0-9]+, \{sa_family=AF_INET, sin_port=htons\(([0-9]+)\), sin_addr=inet_addr\("([0-9.]+)"\).*/tcp \2 \1/p' \
+    -e 's/.*connect\([0-9]+, \{sa_family=AF_INET6, sin6_port=htons\(([0-9]+)\),.*inet_pton\(AF_INET6, "(::ffff:)?([0-9a-fA-F.:]+)".*/tcp \3 \1/p' \
+    > "$mh_dir/connects"
+  tcp_targets=$(awk '$1 == "tcp" { print $2 ":" $3 }' "$mh_dir/connects" | sort -u)
+  echo "connects: $(grep -c '^unix' "$mh_dir/connects") over ipc; tcp ones go to: ${tcp_targets:-nothing}" | tr '\n' ' '
+  echo  # the line above ends where tr turned its newline into a blank
+  ((np == 1)) || grep -q '^unix' "$mh_dir/connects" || mh_fail "the ranks never connected to each other over ipc"
+  [ "$(grep -c . <<< "$tcp_targets")" -le 1 ] ||
+    mh_fail "ranks on one machine connected over tcp to more than the rendezvous root: ${tcp_targets//$'\n'/ }"
+  if [ "$how" = root ] && [ -n "$tcp_targets" ] && [ "${tcp_targets##*:}" != "$port" ]; then
+    mh_fail "a tcp connection went to $tcp_targets, not to the rendezvous root port $port"
+  fi
+fi
 echo "PASS: $launcher -np $np ($how) in $elapsed s"
