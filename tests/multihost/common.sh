@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/multihost/common.sh: helpers shared by the multi-host, MPI-launcher and PBS test scripts.
 # Sourced, not run. Every script prints what it did and how long it took, and exits
 #   0   the case passed
@@ -96,6 +97,12 @@ mh_free_port() {
   done
   echo "$port"
 }
+
+# mh_traced_asan_options: the ASAN_OPTIONS value for a process that runs under strace. LeakSanitizer
+# stops the world with ptrace, which an already traced process refuses, and then fails the
+# process ("LeakSanitizer does not work under ptrace"); so leak checking is off in traced runs
+# only (the untraced cases still check for leaks in a sanitizer build).
+mh_traced_asan_options() { echo "${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"; }
 
 # mh_tmpdir: make this run's scratch directory, removed on exit by mh_cleanup. Sets mh_dir.
 mh_tmpdir() {

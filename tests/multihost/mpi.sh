@@ -16,7 +16,7 @@
 #
 # spmd_check is not an MPI program: the launcher only starts it and hands it variables. Cases the
 # library cannot do yet are skipped with the reason (exit 77), found by running them.
-# shellcheck source=tests/multihost/common.sh
+# shellcheck source=./common.sh source-path=SCRIPTDIR
 source "$(dirname "$0")/common.sh"
 
 [ $# -eq 5 ] || mh_fail "usage: mpi.sh openmpi|hydra NP root|noroot SPMD_CHECK INCLUDE_DIR"
@@ -35,6 +35,18 @@ vars=(SYMPHONY_TIMEOUT="$wait_timeout")
 if [ "$how" = root ]; then
   port=$(mh_free_port 20000 59999)
   vars+=(SYMPHONY_ROOT="127.0.0.1:$port")
+fi
+
+mh_tmpdir
+# All ranks run on this machine, so every pair must talk over ipc: strace records each rank's
+# connect() calls (-ff: one file per process and thread), and the only tcp connections allowed
+# are to the rendezvous root. Without strace that part is not checked, and the case says so.
+traced=0
+if command -v strace > /dev/null 2>&1; then
+  traced=1
+  vars+=(ASAN_OPTIONS="$(mh_traced_asan_options)")
+else
+  echo "note: strace is not installed, so the transport between ranks is not checked"
 fi
 
 case $launcher in
@@ -60,17 +72,7 @@ case $launcher in
     ;;
   *) mh_fail "unknown launcher '$launcher' (openmpi or hydra)" ;;
 esac
-mh_tmpdir
-# All ranks run on this machine, so every pair must talk over ipc: strace records each rank's
-# connect() calls (-ff: one file per process and thread), and the only tcp connections allowed
-# are to the rendezvous root. Without strace that part is not checked, and the case says so.
-traced=0
-if command -v strace > /dev/null 2>&1; then
-  traced=1
-  command+=(strace -ff -qq -e trace=connect -o "$mh_dir/connect")
-else
-  echo "note: strace is not installed, so the transport between ranks is not checked"
-fi
+((traced)) && command+=(strace -ff -qq -e trace=connect -o "$mh_dir/connect")
 command+=("$spmd_check")
 
 out="$mh_dir/launcher.out"

@@ -25,7 +25,7 @@
 # every exit (trap), failed or not; namespaces left by a run that was killed outright (its pid is
 # gone) are deleted at the start of the next. Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN)
 # and iproute2; skips with the reason otherwise.
-# shellcheck source=tests/multihost/common.sh
+# shellcheck source=./common.sh source-path=SCRIPTDIR
 source "$(dirname "$0")/common.sh"
 
 [ $# -eq 3 ] || mh_fail "usage: netns.sh explicit|root|unreachable|missing LAYOUT SPMD_CHECK"
@@ -136,6 +136,7 @@ run_start=$(mh_now)
 for ((r = 0; r < started; ++r)); do
   ns="$prefix-h${rank_host[r]}"
   vars=(SYMPHONY_RANK="$r" SYMPHONY_NRANKS="$nranks" SYMPHONY_TIMEOUT="$wait_timeout")
+  ((${#tracer[@]})) && vars+=(ASAN_OPTIONS="$(mh_traced_asan_options)")
   case $mode in
     explicit | unreachable) vars+=(SYMPHONY_ADDRESSES="$addresses") ;;
     root | missing) vars+=(SYMPHONY_ROOT="$root") ;;

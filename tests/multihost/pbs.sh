@@ -21,7 +21,7 @@
 # Facts used (include/symphony/bootstrap/detect.hpp, Torque's sources): the MoM sets PBS_VNODENUM
 # in every task and in the job shell, PBS_NP only in the job shell; the node file has one line per
 # vnode; pbsdsh tasks get the job's environment, not the job script's exports.
-# shellcheck source=tests/multihost/common.sh
+# shellcheck source=./common.sh source-path=SCRIPTDIR
 source "$(dirname "$0")/common.sh"
 
 [ $# -ge 3 ] || mh_fail "usage: pbs.sh tasks|batch-script N SPMD_CHECK, or pbs.sh job-script LAUNCH N SPMD_CHECK JOB_SCRIPT"
