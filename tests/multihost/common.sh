@@ -3,7 +3,7 @@
 # Sourced, not run. Every script prints what it did and how long it took, and exits
 #   0   the case passed
 #   1   the case failed (the reason is printed, with the ranks' output)
-#   77  the case cannot run here (a tool, a privilege or the library's wiring is missing); CTest
+#   77  the case cannot run here (a tool or a privilege is missing); CTest
 #       reports it as skipped (SKIP_RETURN_CODE 77), never as passed.
 
 set -u
@@ -46,14 +46,6 @@ mh_require_tool() {
     command -v "$tool" > /dev/null 2>&1 || mh_skip "'$tool' is not installed (needed by this case)"
   done
 }
-
-# The message symphony gave before the communicator learned to join a job without
-# SYMPHONY_ADDRESSES (detection + rendezvous). Seeing it means the library under test cannot do
-# what the case checks yet: the case is skipped, with the message, rather than failed.
-mh_wiring_missing_pattern='symphony needs SYMPHONY_NRANKS, SYMPHONY_RANK and SYMPHONY_ADDRESSES'
-
-# mh_wiring_missing FILE...: true when any FILE holds the message above.
-mh_wiring_missing() { grep -q -F -- "$mh_wiring_missing_pattern" "$@" 2> /dev/null; }
 
 # mh_show FILE...: print each file under a header, for the log of a failed (or passed) case.
 mh_show() {

@@ -1,30 +1,29 @@
 #!/usr/bin/env bash
 # tests/multihost/mpi.sh: spmd_check started by a real MPI launcher, on this machine.
 #
-#   mpi.sh openmpi|hydra NP root|noroot SPMD_CHECK INCLUDE_DIR
+#   mpi.sh openmpi|hydra NP root|noroot SPMD_CHECK
 #
 #   openmpi  Open MPI's mpirun (mpirun.openmpi, Debian package openmpi-bin). Ranks see
 #            OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK.
 #   hydra    MPICH's mpiexec.hydra (Debian package mpich), called by that name because mpich may
 #            take over the mpirun/mpiexec alternatives. Ranks see PMI_RANK, PMI_SIZE, PMI_FD.
 #   root     SYMPHONY_ROOT=127.0.0.1:<free port>: the ranks meet at rank 0 through the rendezvous.
-#   noroot   nothing but the launcher's variables: Open MPI's ranks, all on this node, meet on
-#            loopback; hydra's through its PMI key-value store (include/symphony/bootstrap/pmi.hpp,
-#            looked for in INCLUDE_DIR).
+#   noroot   nothing but the launcher's variables: Open MPI's ranks, all on this node, meet at a
+#            rendezvous on loopback (port from the job id); hydra's exchange their endpoints
+#            through hydra's PMI key-value store.
 # All ranks run on this machine, so they must reach each other over ipc: with strace installed,
 # the case checks every connect() the ranks make (tcp only to the rendezvous root).
 #
-# spmd_check is not an MPI program: the launcher only starts it and hands it variables. Cases the
-# library cannot do yet are skipped with the reason (exit 77), found by running them.
+# spmd_check is not an MPI program: the launcher only starts it and hands it variables. A missing
+# launcher skips the case (exit 77) with the Debian package to install.
 # shellcheck source=./common.sh source-path=SCRIPTDIR
 source "$(dirname "$0")/common.sh"
 
-[ $# -eq 5 ] || mh_fail "usage: mpi.sh openmpi|hydra NP root|noroot SPMD_CHECK INCLUDE_DIR"
+[ $# -eq 4 ] || mh_fail "usage: mpi.sh openmpi|hydra NP root|noroot SPMD_CHECK"
 launcher=$1
 np=$2
 how=$3
 spmd_check=$4
-include_dir=$5
 [[ $np =~ ^[1-9][0-9]*$ ]] || mh_fail "NP '$np' is not a positive number"
 case $how in root | noroot) ;; *) mh_fail "expected root or noroot, got '$how'" ;; esac
 [ -x "$spmd_check" ] || mh_fail "spmd_check '$spmd_check' is not an executable"
@@ -84,18 +83,6 @@ elapsed=$(mh_seconds "$start")
 echo "$launcher -np $np ($how) exited with status $status in $elapsed s; it printed:"
 mh_show "$out"
 
-if mh_wiring_missing "$out"; then
-  mh_skip "the communicator cannot yet join a job without SYMPHONY_ADDRESSES (spmd_check said:" \
-    "'$mh_wiring_missing_pattern'); this case runs once the lead's wiring lands"
-fi
-# Under hydra without SYMPHONY_ROOT the ranks must use hydra's PMI key-value store. A library
-# without that path falls back to the one-node rendezvous, which needs a job id that hydra does
-# not give, and says so: then the PMI path is not there yet (bootstrap/pmi.hpp, being wired).
-if [ "$launcher" = hydra ] && [ "$how" = noroot ] && [ "$status" != 0 ] &&
-  { [ ! -e "$include_dir/symphony/bootstrap/pmi.hpp" ] || grep -q 'gives no job id' "$out"; }; then
-  mh_skip "hydra without SYMPHONY_ROOT needs the communicator to use hydra's PMI key-value store" \
-    "(symphony/bootstrap/pmi.hpp), and it does not yet: the ranks fell back to another method"
-fi
 case $status in 124 | 137) mh_fail "$launcher hung: killed after 100 s" ;; esac
 [ "$status" = 0 ] || mh_fail "$launcher exited with status $status"
 mh_expect_all_passed "$np" "$out"
