@@ -116,7 +116,8 @@ class memory_streambuf : public std::streambuf {
 };
 
 /// Decodes `size` bytes into `out`. Returns an empty string on success, else what is wrong
-/// (the caller adds which operation and which rank sent it).
+/// (the caller adds which operation and which rank sent it): a size that does not fit the type,
+/// bytes that do not deserialize, or bytes left over after the value.
 template <class T>
 std::string decode_value(const std::byte* data, std::size_t size, T& out) {
   if constexpr (std::is_trivially_copyable_v<T>) {
@@ -137,6 +138,11 @@ std::string decode_value(const std::byte* data, std::size_t size, T& out) {
       std::istream stream(&buffer);
       cereal::BinaryInputArchive archive(stream);
       archive(out);
+      // Bytes after the value mean the sender encoded something else (another type whose
+      // encoding starts like this one's): as wrong as a raw payload of the wrong size.
+      if (const std::streamsize left = buffer.in_avail(); left > 0)
+        return "a payload of " + std::to_string(size) + " bytes with " + std::to_string(left) +
+               " bytes left over after the value (do both sides use the same type?)";
     } catch (const std::exception& e) {
       return "a payload of " + std::to_string(size) + " bytes that does not deserialize (" +
              e.what() + "; do both sides use the same type?)";
