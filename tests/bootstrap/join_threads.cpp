@@ -118,6 +118,18 @@ TEST_CASE("SYMPHONY_IPC=0: every peer over tcp") {
   }
 }
 
+TEST_CASE("SYMPHONY_IFACE=lo: every rank listens on the loopback interface only") {
+  const auto outcomes = exchange_all(2, {{"SYMPHONY_IFACE", "lo"}, {"SYMPHONY_IPC", "0"}},
+                                     [](int, join_plan& plan) { CHECK(plan.listen[0] == "tcp://127.0.0.1:0"); });
+  for (const auto& o : outcomes) {
+    REQUIRE(o.error.empty());
+    for (const auto& a : o.joined.addresses) {
+      CAPTURE(a);
+      CHECK(a.rfind("tcp://127.0.0.1:", 0) == 0);
+    }
+  }
+}
+
 TEST_CASE("communicators built from plans run collectives, over ipc and tcp mixed") {
   const int size = 5;
   const int port = free_port();

@@ -190,13 +190,20 @@ TEST_CASE("a job of one rank needs nobody") {
   CHECK(p.method == exchange_method::one_node);
 }
 
-TEST_CASE("SYMPHONY_IFACE picks where to listen; IPv6 literals get brackets") {
+TEST_CASE("SYMPHONY_IFACE picks where to listen: an interface's IPv4 address, or an IP literal") {
   auto env = explicit_rank;
   env["SYMPHONY_ROOT"] = "10.0.0.1:29500";
-  env["SYMPHONY_IFACE"] = "eth1";
-  CHECK(plan(env).listen[0] == "tcp://eth1:0");
+  env["SYMPHONY_IFACE"] = "lo";
+  CHECK(plan(env).listen[0] == "tcp://127.0.0.1:0");  // not ::1, though lo has it too
   env["SYMPHONY_IFACE"] = "fd00::5";
   CHECK(plan(env).listen[0] == "tcp://[fd00::5]:0");
+  env["SYMPHONY_IFACE"] = "10.9.8.7";
+  CHECK(plan(env).listen[0] == "tcp://10.9.8.7:0");
+  env["SYMPHONY_IFACE"] = "no-such-nic0";
+  const auto message = plan_error(env);
+  CHECK(contains(message, "SYMPHONY_IFACE='no-such-nic0'"));
+  CHECK(contains(message, "interfaces here: "));
+  CHECK(contains(message, "lo"));
 }
 
 TEST_CASE("SYMPHONY_IPC=0 keeps every peer on tcp; other values are refused") {

@@ -33,19 +33,9 @@ say() { echo "[slurm-down] $*"; }
 [ -d "$STATE" ] || { say "no $STATE: slurm-up.sh never ran here; nothing to stop"; exit 0; }
 [ "$(id -u)" = 0 ] || { say "ERROR: must run as root"; exit 1; }
 
-running() {
-  local st
-  st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-alive() {
-  local pid
-  [ -s "$1" ] || return 1
-  pid=$(tr -dc '0-9' <"$1")
-  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && running "$pid" || return 1
-  echo "$pid"
-}
-start_time() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+# running, alive, start_time
+# shellcheck source=slurm-processes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/slurm-processes.sh"
 # live_holders: the registered users still running (same pid and same start time); prunes the rest.
 live_holders() {
   local f pid

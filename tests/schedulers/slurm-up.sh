@@ -72,22 +72,9 @@ done
 case $NCPUS in ''|*[!0-9]*) die "SLURM_LOCAL_CPUS='$NCPUS' is not a positive number" ;; esac
 [[ $PORTS =~ ^[0-9]+-[0-9]+$ ]] || die "SLURM_LOCAL_MPI_PORTS='$PORTS' is not a range LOW-HIGH"
 
-# running PID: the process exists and is not a zombie (a daemon killed by a signal stays a zombie
-# until PID 1 reaps it, and its /proc entry keeps its comm meanwhile).
-running() {
-  local st
-  st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
-}
-# alive PIDFILE COMM: prints the pid and succeeds if the file names a running process called COMM
-# (a stale file or a recycled pid is never taken for the daemon).
-alive() {
-  local pid
-  [ -s "$1" ] || return 1
-  pid=$(tr -dc '0-9' <"$1")
-  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && running "$pid" || return 1
-  echo "$pid"
-}
+# running, alive, start_time
+# shellcheck source=slurm-processes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/slurm-processes.sh"
 # Daemons must not inherit our lock (fd 9: it would stay locked for their lifetime) nor our
 # stdout/stderr (a test runner reading them would wait for the daemons to exit). Their logs are in
 # their log files.
@@ -96,7 +83,6 @@ own() { grep -q "^$1 " "$OWNED" 2>/dev/null || echo "$1 $2 $3" >>"$OWNED"; }
 owns() { grep -q "^$1 " "$OWNED" 2>/dev/null; }
 munge_ok() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
 ctld_ok() { timeout 5 scontrol ping 2>/dev/null | grep -q 'is UP'; }
-start_time() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
 stop_owned() {  # stop_owned NAME: SIGTERM, up to 15 s, then SIGKILL; forget it
   local pf comm pid
   read -r _ pf comm < <(grep "^$1 " "$OWNED") || return 0

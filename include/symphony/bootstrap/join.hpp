@@ -29,13 +29,14 @@
 // that says what was detected and asks for SYMPHONY_ROOT.
 //
 // Which address is used for which peer: every rank binds a tcp port (on SYMPHONY_IFACE, an
-// interface name such as eth0 or an IP address of this machine, when set; on all interfaces
+// interface name such as eth0, taken as its IPv4 address, or an IP address of this machine; on all interfaces
 // otherwise, or on 127.0.0.1 for a one-node job) and an abstract-namespace ipc socket
 // (ipc://@symphony-..., which needs no file and vanishes with the process). Peers on the same
 // machine and network namespace (same kernel boot id and namespace inode) talk over ipc, others
 // over tcp. SYMPHONY_IPC=0 makes every peer use tcp.
 #pragma once
 
+#include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netdb.h>
@@ -43,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -185,6 +187,45 @@ inline std::string first_outside_ipv4() {
   }
   freeifaddrs(list);
   return found;
+}
+
+/// The address to bind for SYMPHONY_IFACE=`iface`: an IP literal as it is; an interface name
+/// resolved to its IPv4 address (else a global IPv6 one), because ZeroMQ, with IPv6 on, may pick
+/// an interface's link-local IPv6 address, which other machines cannot use without a scope.
+/// Throws config_error naming the value and listing the interfaces when there is no such one.
+inline std::string interface_address(const std::string& iface) {
+  in6_addr v6{};
+  in_addr v4{};
+  if (inet_pton(AF_INET, iface.c_str(), &v4) == 1) return iface;
+  if (inet_pton(AF_INET6, iface.c_str(), &v6) == 1) return "[" + iface + "]";
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0)
+    throw config_error("SYMPHONY_IFACE=" + in_quotes(iface) + ": cannot list this machine's interfaces");
+  std::string ipv4;
+  std::string ipv6;
+  std::vector<std::string> names;
+  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (std::find(names.begin(), names.end(), i->ifa_name) == names.end()) names.push_back(i->ifa_name);
+    if (i->ifa_addr == nullptr || iface != i->ifa_name) continue;
+    char ip[NI_MAXHOST];
+    const int family = i->ifa_addr->sa_family;
+    if (family != AF_INET && family != AF_INET6) continue;
+    const socklen_t length = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    if (getnameinfo(i->ifa_addr, length, ip, sizeof ip, nullptr, 0, NI_NUMERICHOST) != 0) continue;
+    if (family == AF_INET && ipv4.empty()) ipv4 = ip;
+    const auto* a6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+    if (family == AF_INET6 && ipv6.empty() && !IN6_IS_ADDR_LINKLOCAL(&a6->sin6_addr))
+      ipv6 = "[" + std::string(ip) + "]";
+  }
+  freeifaddrs(list);
+  if (!ipv4.empty()) return ipv4;
+  if (!ipv6.empty()) return ipv6;
+  std::string known;
+  for (const auto& n : names)
+    known += (known.empty() ? "" : ", ") + n;
+  throw config_error("SYMPHONY_IFACE=" + in_quotes(iface) +
+                     " is neither an IP address nor an interface of this machine with a usable "
+                     "address (interfaces here: " + known + ")");
 }
 
 /// `endpoint` with a wildcard host (tcp://0.0.0.0:p, tcp://[::]:p) replaced by an address other
@@ -346,8 +387,7 @@ inline join_plan plan_join(const environment_lookup& lookup) {
   // Where to listen: a tcp port chosen by the system, and an ipc socket for same-machine peers.
   std::string host = "*";
   if (const auto iface = detail::nonempty(lookup, "SYMPHONY_IFACE")) {
-    host = detail::trim(*iface);
-    if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+    host = detail::interface_address(detail::trim(*iface));
   } else if (plan.method == exchange_method::one_node) {
     host = "127.0.0.1";
   }
