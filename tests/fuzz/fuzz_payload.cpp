@@ -5,7 +5,8 @@
 // problem (a non-empty string) or succeed, never throw, crash or trip a sanitizer, and never
 // allocate more than a bound proportional to the payload, whatever counts and lengths the payload
 // declares. When it succeeds:
-//  - the value encodes to bytes that decode again, and re-encode to the very same bytes;
+//  - the value encodes to bytes that decode again, to the same value (compared as re-encoded
+//    bytes, or with == for hash containers, whose encoding order varies);
 //  - for a type whose encoding is canonical, those bytes are the payload itself, so that a decoder
 //    that ignored trailing bytes, or accepted a non-canonical bool, would be caught.
 #include <cstddef>
@@ -44,8 +45,13 @@ void decode_as(const std::byte* data, std::size_t size) {
   T again{};
   const std::string second = symphony::detail::decode_value(encoded.data(), encoded.size(), again);
   check(second.empty(), "a decoded value's own encoding does not decode: " + second);
-  const auto reencoded = symphony::detail::encode_value(again);
-  check(same_bytes(encoded, reencoded), "decode changed a value it had encoded itself");
+  if constexpr (Entry::stable_bytes) {
+    // Compared as bytes rather than with ==, so that a NaN does not count as a change.
+    const auto reencoded = symphony::detail::encode_value(again);
+    check(same_bytes(encoded, reencoded), "decode changed a value it had encoded itself");
+  } else {
+    check(again == value, "decode changed a value it had encoded itself");
+  }
   if constexpr (Entry::canonical)
     check(encoded.size() == size && (size == 0 || std::memcmp(encoded.data(), data, size) == 0),
           "accepted a payload of " + std::to_string(size) + " bytes that is not the encoding of "

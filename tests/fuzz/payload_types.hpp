@@ -40,11 +40,13 @@ struct record {
 /// The types, in the order of the selector byte. `canonical` says whether cereal's encoding of a
 /// value is the only encoding that decodes to it: then a payload that decodes must be exactly the
 /// encoding of what it decoded to. Hash and tree containers are not canonical (their elements may
-/// arrive in another order, or repeated).
-template <class T, bool Canonical>
+/// arrive in another order, or repeated). `stable_bytes` says whether equal values always encode
+/// to equal bytes; not so for hash containers, whose order depends on their bucket count.
+template <class T, bool Canonical, bool StableBytes = true>
 struct payload_type {
   using type = T;
   static constexpr bool canonical = Canonical;
+  static constexpr bool stable_bytes = StableBytes;
 };
 
 using payload_types = std::tuple<
@@ -56,7 +58,7 @@ using payload_types = std::tuple<
     payload_type<record, false>,                                        // 5 cereal
     payload_type<std::vector<std::vector<int>>, true>,                  // 6 cereal, binary blocks
     payload_type<std::list<std::string>, true>,                         // 7 cereal
-    payload_type<std::unordered_set<std::string>, false>,               // 8 cereal
+    payload_type<std::unordered_set<std::string>, false, false>,        // 8 cereal
     payload_type<std::variant<int, std::string, std::vector<std::string>>, true>,  // 9 cereal
     payload_type<std::vector<bool>, true>,                              // 10 cereal
     payload_type<std::pair<std::string, std::optional<std::vector<int>>>, true>>;  // 11 cereal
