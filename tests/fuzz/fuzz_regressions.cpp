@@ -6,9 +6,14 @@
 
 #include <symphony/detail/serialization.hpp>
 
+#include <cstddef>
+#include <cstdint>
+#include <list>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "fuzz_support.hpp"
 
 using symphony::detail::decode_value;
 using symphony::detail::encode_value;
@@ -25,4 +30,96 @@ TEST_CASE("payload: a cereal payload with bytes after the value is refused") {
   const auto exact = encode_value(std::vector<std::string>{"a", "b"});
   CHECK(decode_value(exact.data(), exact.size(), received) == "");
   CHECK(received == std::vector<std::string>{"a", "b"});
+}
+
+namespace {
+
+// A payload: cereal size tags (8 bytes, little-endian, as BinaryOutputArchive writes them on
+// this little-endian machine) and raw bytes.
+struct payload_builder {
+  std::vector<std::byte> bytes;
+  payload_builder& count(std::uint64_t n) {
+    for (int i = 0; i < 8; ++i)
+      bytes.push_back(static_cast<std::byte>((n >> (8 * i)) & 0xff));
+    return *this;
+  }
+  payload_builder& byte(unsigned char b) {
+    bytes.push_back(static_cast<std::byte>(b));
+    return *this;
+  }
+};
+
+template <class T>
+std::string decode(const payload_builder& p, T& out) {
+  return decode_value(p.bytes.data(), p.bytes.size(), out);
+}
+
+enum class colour : std::uint16_t { red = 1, blue = 2 };
+
+struct versioned {
+  colour c = colour::red;
+  std::vector<std::string> names;
+  template <class Archive>
+  void serialize(Archive& archive, std::uint32_t /*version*/) {
+    archive(c, names);
+  }
+};
+
+}  // namespace
+
+CEREAL_CLASS_VERSION(versioned, 3)
+
+TEST_CASE("payload: a declared count larger than the payload is refused before allocating") {
+  // Found by fuzz_payload: 17 bytes declaring one vector<int> of 2^30 elements made cereal's
+  // BinaryInputArchive allocate 4 GiB (std::vector::resize before reading the elements); a
+  // std::list<std::string> count of 2^33 would resize node by node for minutes.
+  SUBCASE("nested vector") {
+    std::vector<std::vector<int>> out;
+    symphony_fuzz::reset_allocations();
+    const std::string problem = decode(payload_builder{}.count(1).count(std::uint64_t{1} << 30), out);
+    CHECK(symphony_fuzz::allocations().largest < 4096);
+    CHECK(problem.find("a count of 1073741824 elements with only 0 bytes left") !=
+          std::string::npos);
+  }
+  SUBCASE("list of strings") {
+    std::list<std::string> out;
+    symphony_fuzz::reset_allocations();
+    const std::string problem = decode(payload_builder{}.count(std::uint64_t{1} << 33).byte(0), out);
+    CHECK(symphony_fuzz::allocations().largest < 4096);
+    CHECK(problem.find("a count of 8589934592 elements with only 1 bytes left") !=
+          std::string::npos);
+  }
+  SUBCASE("a string inside a vector") {
+    std::vector<std::string> out;
+    const std::string problem =
+        decode(payload_builder{}.count(1).count(std::uint64_t{1} << 40), out);
+    CHECK(problem.find("a count of 1099511627776 elements") != std::string::npos);
+  }
+  SUBCASE("a count that exactly fits still decodes") {
+    std::vector<std::string> out;
+    CHECK(decode(payload_builder{}.count(2).count(1).byte('a').count(0), out) == "");
+    CHECK(out == std::vector<std::string>{"a", ""});
+  }
+}
+
+TEST_CASE("payload: a bool that is neither 0 nor 1 is refused") {
+  // Met while fixing the counts (fuzz_payload's canonical-encoding check and UBSan flag it): a
+  // vector<bool> payload byte of 2 was loaded into a bool, which is undefined behaviour (UBSan:
+  // "load of value 2, which is not a valid value for type 'bool'"; unsanitized, it read false).
+  std::vector<bool> out;
+  CHECK(decode(payload_builder{}.count(2).byte(1).byte(0), out) == "");
+  CHECK(out == std::vector<bool>{true, false});
+  CHECK(decode(payload_builder{}.count(2).byte(1).byte(2), out).find("a bool of value 2") !=
+        std::string::npos);
+}
+
+TEST_CASE("payload: enums, class versions and name-value pairs still decode") {
+  versioned sent;
+  sent.c = colour::blue;
+  sent.names = {"x", "yz"};
+  const auto bytes = encode_value(sent);
+  versioned received;
+  CHECK(decode_value(bytes.data(), bytes.size(), received) == "");
+  CHECK(received.c == colour::blue);
+  CHECK(received.names == sent.names);
 }

@@ -5,7 +5,8 @@
 //    elements, travels as its own bytes. Encoding is a view of the value (no copy, no allocation);
 //    decoding is the one memcpy into the destination.
 //  - cereal: anything else cereal can serialize (std::map, std::vector<std::string>, user structs
-//    with a `serialize` member or free function) goes through a cereal binary archive.
+//    with a `serialize` member or free function) goes through a cereal binary archive; it is read
+//    back by payload_input_archive, which checks declared counts before allocating.
 // Both ends of a message must use the same T; sizes are checked on the way in.
 #pragma once
 
@@ -26,9 +27,10 @@
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <sstream>
-#include <streambuf>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -105,15 +107,76 @@ encoded_value encode_value(const T& value) {
   }
 }
 
-/// A read-only streambuf over a byte range, so cereal can read a message without copying it.
-class memory_streambuf : public std::streambuf {
+/// Reads what cereal::BinaryOutputArchive wrote, from a byte range, without trusting it. It
+/// differs from cereal::BinaryInputArchive in two checks, made before anything is allocated:
+///  - a count (of a string's characters, a container's elements) larger than the bytes left in
+///    the payload is refused. cereal's own archive sizes the container first, so that a 16-byte
+///    payload declaring 2^32 elements made it allocate gigabytes. The price: a container of
+///    elements that serialize to no bytes at all (empty structs) cannot hold more elements than
+///    bytes follow its count;
+///  - a bool must be 0 or 1 (any other byte would be undefined behaviour once read as a bool).
+/// Every violation, and reading past the end, throws cereal::Exception. Value types serialize
+/// through it as through any cereal archive (a serialize/load template of the archive type).
+class payload_input_archive
+    : public cereal::InputArchive<payload_input_archive, cereal::AllowEmptyClassElision> {
  public:
-  memory_streambuf(const std::byte* data, std::size_t size) {
-    // std::streambuf wants char*; the buffer is only ever read.
-    char* begin = const_cast<char*>(reinterpret_cast<const char*>(data));
-    setg(begin, begin, begin + size);
+  payload_input_archive(const std::byte* data, std::size_t size)
+      : InputArchive(this), next_(data), left_(size) {}
+
+  /// Copies the next `size` bytes to `out`; throws cereal::Exception when fewer are left.
+  void loadBinary(void* out, std::size_t size) {
+    if (size > left_)
+      throw cereal::Exception("the payload ends " + std::to_string(size - left_) +
+                              " bytes too early");
+    if (size != 0) std::memcpy(out, next_, size);
+    next_ += size;
+    left_ -= size;
   }
+
+  /// Throws cereal::Exception unless `count` elements, of at least one byte each, can follow.
+  void check_count(std::uint64_t count) const {
+    if (count > left_)
+      throw cereal::Exception("a count of " + std::to_string(count) + " elements with only " +
+                              std::to_string(left_) + " bytes left");
+  }
+
+  /// Bytes not read yet.
+  std::size_t left() const { return left_; }
+
+ private:
+  const std::byte* next_;
+  std::size_t left_;
 };
+
+// cereal finds these by argument-dependent lookup, as it finds BinaryInputArchive's.
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(payload_input_archive& archive,
+                                                                   T& value) {
+  if constexpr (std::is_same_v<T, bool>) {
+    unsigned char byte = 0;
+    archive.loadBinary(&byte, 1);
+    if (byte > 1) throw cereal::Exception("a bool of value " + std::to_string(byte));
+    value = byte != 0;
+  } else {
+    archive.loadBinary(std::addressof(value), sizeof(value));
+  }
+}
+
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(payload_input_archive& archive, cereal::NameValuePair<T>& pair) {
+  archive(pair.value);
+}
+
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(payload_input_archive& archive, cereal::SizeTag<T>& tag) {
+  archive(tag.size);
+  archive.check_count(static_cast<std::uint64_t>(tag.size));
+}
+
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(payload_input_archive& archive, cereal::BinaryData<T>& data) {
+  archive.loadBinary(data.data, static_cast<std::size_t>(data.size));
+}
 
 /// Decodes `size` bytes into `out`. Returns an empty string on success, else what is wrong
 /// (the caller adds which operation and which rank sent it): a size that does not fit the type,
@@ -134,14 +197,13 @@ std::string decode_value(const std::byte* data, std::size_t size, T& out) {
     if (size != 0) std::memcpy(static_cast<void*>(out.data()), data, size);
   } else {
     try {
-      memory_streambuf buffer(data, size);
-      std::istream stream(&buffer);
-      cereal::BinaryInputArchive archive(stream);
+      payload_input_archive archive(data, size);
       archive(out);
       // Bytes after the value mean the sender encoded something else (another type whose
       // encoding starts like this one's): as wrong as a raw payload of the wrong size.
-      if (const std::streamsize left = buffer.in_avail(); left > 0)
-        return "a payload of " + std::to_string(size) + " bytes with " + std::to_string(left) +
+      if (archive.left() > 0)
+        return "a payload of " + std::to_string(size) + " bytes with " +
+               std::to_string(archive.left()) +
                " bytes left over after the value (do both sides use the same type?)";
     } catch (const std::exception& e) {
       return "a payload of " + std::to_string(size) + " bytes that does not deserialize (" +
@@ -152,3 +214,13 @@ std::string decode_value(const std::byte* data, std::size_t size, T& out) {
 }
 
 }  // namespace symphony::detail
+
+// Polymorphic types registered with CEREAL_REGISTER_TYPE load through this archive too, and
+// load_minimal (enums) needs to know which output archive wrote the data.
+CEREAL_REGISTER_ARCHIVE(symphony::detail::payload_input_archive)
+namespace cereal::traits::detail {
+template <>
+struct get_output_from_input<symphony::detail::payload_input_archive> {
+  using type = cereal::BinaryOutputArchive;
+};
+}  // namespace cereal::traits::detail
