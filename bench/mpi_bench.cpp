@@ -4,6 +4,12 @@
 //   mpirun -n 4 build/bench/mpi-bench --variant shm --csv mpi.csv
 //   mpirun --mca btl tcp,self -n 4 build/bench/mpi-bench --variant tcp --csv mpi-tcp.csv
 //
+// `bytes` is what the MPI call's count argument covers, in bytes: the whole vector for broadcast,
+// reduce, allreduce, scan and exscan; one rank's block for gather, scatter, allgather, alltoall
+// (the block one rank sends to each other rank) and reduce_scatter (MPI_Reduce_scatter_block's
+// recvcount: every rank contributes ranks x bytes and keeps one block). bench/README.md has the
+// table.
+//
 // The system column (openmpi, mpich) comes from MPI_Get_library_version; the variant cannot be
 // learned portably from inside MPI, so whoever chose the transport on the mpirun line passes it.
 #include <mpi.h>
@@ -11,6 +17,8 @@
 #include <cstddef>
 #include <exception>
 #include <iostream>
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,8 +56,12 @@ std::string system_name() {
   return "mpi";
 }
 
-int as_count(std::size_t bytes) {
-  return static_cast<int>(bytes);  // sizes stop at --max-bytes, far below INT_MAX
+// MPI counts are ints; the default sizes stop far below INT_MAX, but --max-bytes could pass it.
+int as_count(std::size_t count) {
+  if (count > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw std::invalid_argument("count " + std::to_string(count) +
+                                " does not fit MPI's int counts: lower --max-bytes");
+  return static_cast<int>(count);
 }
 
 }  // namespace
@@ -77,6 +89,7 @@ int main(int argc, char** argv) {
   try {
     mpi_world world;
     const int size = world.size();
+    const auto ranks = static_cast<std::size_t>(size);
     std::vector<std::byte> data, gathered;
     std::vector<double> numbers, sums;
 
@@ -100,7 +113,7 @@ int main(int argc, char** argv) {
         {"gather", payload::bytes,
          [&](std::size_t n) -> std::function<void()> {
            data.assign(n, std::byte{1});
-           gathered.assign(n * static_cast<std::size_t>(size), std::byte{0});
+           gathered.assign(n * ranks, std::byte{0});
            return [&] {
              MPI_Gather(data.data(), as_count(data.size()), MPI_BYTE, gathered.data(),
                         as_count(data.size()), MPI_BYTE, 0, MPI_COMM_WORLD);
@@ -108,11 +121,68 @@ int main(int argc, char** argv) {
          }},
         {"scatter", payload::bytes,
          [&](std::size_t n) -> std::function<void()> {
-           gathered.assign(n * static_cast<std::size_t>(size), std::byte{1});
+           gathered.assign(n * ranks, std::byte{1});
            data.assign(n, std::byte{0});
            return [&] {
              MPI_Scatter(gathered.data(), as_count(data.size()), MPI_BYTE, data.data(),
                          as_count(data.size()), MPI_BYTE, 0, MPI_COMM_WORLD);
+           };
+         }},
+        {"allreduce", payload::doubles,
+         [&](std::size_t n) -> std::function<void()> {
+           numbers.assign(n / 8, 1.0);
+           sums.assign(n / 8, 0.0);
+           return [&] {
+             MPI_Allreduce(numbers.data(), sums.data(), as_count(numbers.size()), MPI_DOUBLE,
+                           MPI_SUM, MPI_COMM_WORLD);
+           };
+         }},
+        {"allgather", payload::bytes,
+         [&](std::size_t n) -> std::function<void()> {
+           data.assign(n, std::byte{1});
+           gathered.assign(n * ranks, std::byte{0});
+           return [&] {
+             MPI_Allgather(data.data(), as_count(data.size()), MPI_BYTE, gathered.data(),
+                           as_count(data.size()), MPI_BYTE, MPI_COMM_WORLD);
+           };
+         }},
+        {"alltoall", payload::bytes,
+         [&](std::size_t n) -> std::function<void()> {
+           // n bytes to every rank (itself included), as MPI_Alltoall's sendcount: each rank
+           // sends and receives ranks x n bytes.
+           data.assign(n * ranks, std::byte{1});
+           gathered.assign(n * ranks, std::byte{0});
+           return [&, n] {
+             MPI_Alltoall(data.data(), as_count(n), MPI_BYTE, gathered.data(), as_count(n),
+                          MPI_BYTE, MPI_COMM_WORLD);
+           };
+         }},
+        {"reduce_scatter", payload::doubles,
+         [&](std::size_t n) -> std::function<void()> {
+           // n bytes is the block each rank keeps: it contributes ranks blocks.
+           numbers.assign(n / 8 * ranks, 1.0);
+           sums.assign(n / 8, 0.0);
+           return [&] {
+             MPI_Reduce_scatter_block(numbers.data(), sums.data(), as_count(sums.size()),
+                                      MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+           };
+         }},
+        {"scan", payload::doubles,
+         [&](std::size_t n) -> std::function<void()> {
+           numbers.assign(n / 8, 1.0);
+           sums.assign(n / 8, 0.0);
+           return [&] {
+             MPI_Scan(numbers.data(), sums.data(), as_count(numbers.size()), MPI_DOUBLE, MPI_SUM,
+                      MPI_COMM_WORLD);
+           };
+         }},
+        {"exscan", payload::doubles,
+         [&](std::size_t n) -> std::function<void()> {
+           numbers.assign(n / 8, 1.0);
+           sums.assign(n / 8, 0.0);
+           return [&] {
+             MPI_Exscan(numbers.data(), sums.data(), as_count(numbers.size()), MPI_DOUBLE,
+                        MPI_SUM, MPI_COMM_WORLD);
            };
          }},
         {"barrier", payload::none,
