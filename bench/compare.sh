@@ -1,36 +1,50 @@
 #!/bin/sh
-# bench/compare.sh [RESULTS_DIR]: symphony against MPI on this machine, in one command.
+# bench/compare.sh [RESULTS_DIR]: symphony against MPI and Gloo on this machine, in one command.
 #
-# Runs symphony-bench under symphony-run over ipc and tcp, and mpi-bench (when it was built and an
-# mpirun is on PATH) over shared memory and tcp, each at 2 and 4 ranks; then writes into
-# RESULTS_DIR (default bench-results/):
+# Runs, each at 2 and 4 ranks and each when it was built:
+#   symphony-bench under symphony-run, over ipc and over tcp;
+#   mpi-bench under mpirun, over shared memory and (Open MPI) over tcp (--mca btl tcp,self);
+#   gloo-bench under symphony-run (which only starts the processes and hands them their rank),
+#     over Gloo's tcp transport: once for every op, and once per allreduce class (ring,
+#     ring_chunked, halving_doubling, bcube), each with a fresh file-store directory;
+# then writes into RESULTS_DIR (default bench-results/):
 #   all.csv        every row of every run (the columns of bench/README.md)
-#   ratios.txt     symphony / MPI per op, ranks and size (ipc against shm, tcp against tcp)
+#   ratios.txt     per op, ranks and size: the medians of each system, and the ratios symphony / MPI
+#                  (ipc against shm, tcp against tcp) and symphony / Gloo (tcp against Gloo's best
+#                  variant for that op and size, which is named)
 #   <op>.png       time against size, log-log, one line per system, variant and rank count
 #                  (needs gnuplot; skipped with a message without it)
-# and the per-run CSVs and logs.
+# and the per-run CSVs and logs. A run that fails is reported and the others still run.
 #
 # Environment: BUILD_DIR (default: build), RANKS (default: "2 4"), BENCH_ARGS (extra options for
-# both harnesses, e.g. "--max-bytes 65536 --reps 3" for a quick look), MPIRUN (default: mpirun).
+# every harness, e.g. "--max-bytes 65536 --reps 3" for a quick look), MPIRUN (default: the
+# mpiexec CMake found for the MPI that mpi-bench was built against, else mpirun), GLOO_ALGORITHMS
+# (default: "ring ring_chunked halving_doubling bcube"; empty: gloo::allreduce only).
 set -eu
 
 out=${1:-bench-results}
 build=${BUILD_DIR:-build}
 ranks=${RANKS:-"2 4"}
 args=${BENCH_ARGS:-}
-mpirun=${MPIRUN:-mpirun}
+algorithms=${GLOO_ALGORITHMS-"ring ring_chunked halving_doubling bcube"}
 
 run=$build/tools/symphony-run
 sbench=$build/bench/symphony-bench
 mbench=$build/bench/mpi-bench
-for f in "$run" "$sbench"; do
-  [ -x "$f" ] || { echo "compare.sh: $f not found; build first (BUILD_DIR=$build)" >&2; exit 2; }
-done
+gbench=$build/bench/gloo-bench
+[ -x "$run" ] || { echo "compare.sh: $run not found; build first (BUILD_DIR=$build)" >&2; exit 2; }
+
+# The launcher must belong to the MPI mpi-bench links: with both Open MPI and MPICH installed,
+# `mpirun` on PATH may be the other one. CMake's FindMPI recorded the matching mpiexec.
+mpirun=${MPIRUN:-}
+if [ -z "$mpirun" ] && [ -f "$build/CMakeCache.txt" ]; then
+  mpirun=$(sed -n 's/^MPIEXEC_EXECUTABLE:FILEPATH=//p' "$build/CMakeCache.txt")
+fi
+mpirun=${mpirun:-mpirun}
 mkdir -p "$out"
 
-# Each run writes its own CSV; a failed run is reported and the others still run.
 runs=""
-measure() {  # measure NAME COMMAND...
+measure() {  # measure NAME COMMAND...: one run, its CSV in $out/NAME.csv and its output in NAME.log
   name=$1
   shift
   echo "== $name: $*"
@@ -42,24 +56,29 @@ measure() {  # measure NAME COMMAND...
   fi
 }
 
-for n in $ranks; do
-  for transport in ipc tcp; do
-    # zmq_pingpong is in the default ops and runs (at 2 ranks only) beside the collectives.
-    measure "symphony-$transport-$n" "$run" --transport "$transport" -n "$n" "$sbench"
+# --- symphony ---------------------------------------------------------------------------------
+if [ -x "$sbench" ]; then
+  for n in $ranks; do
+    for transport in ipc tcp; do
+      # zmq_pingpong is in the default ops and runs (at 2 ranks only) beside the collectives.
+      measure "symphony-$transport-$n" "$run" --transport "$transport" -n "$n" "$sbench"
+    done
   done
-done
+else
+  echo "compare.sh: no $sbench: no symphony rows" >&2
+fi
 
+# --- MPI --------------------------------------------------------------------------------------
 if [ -x "$mbench" ] && command -v "$mpirun" > /dev/null 2>&1; then
   mpiflags=""
-  # As root, OpenMPI refuses to start without --allow-run-as-root; --oversubscribe lets 4 ranks
-  # share 2 cores (as symphony's 4 ranks do).
-  if "$mpirun" --version 2>&1 | grep -q "Open MPI"; then
+  tcpflags=""
+  # As root, Open MPI refuses to start without --allow-run-as-root; --oversubscribe lets 4 ranks
+  # share 2 cores (as symphony's 4 ranks do). Its mpiexec calls itself OpenRTE.
+  if "$mpirun" --version 2>&1 | grep -Eq "Open MPI|OpenRTE"; then
     mpiflags="--oversubscribe"
     [ "$(id -u)" -eq 0 ] && mpiflags="$mpiflags --allow-run-as-root"
     tcpflags="--mca btl tcp,self"
-  else
-    tcpflags=""  # MPICH picks its channel at build time: only its default (shm) is run
-  fi
+  fi  # MPICH picks its channel at build time: only its default (shm) is run
   for n in $ranks; do
     # shellcheck disable=SC2086  # the flag lists are word lists on purpose
     measure "mpi-shm-$n" "$mpirun" $mpiflags -n "$n" "$mbench" --variant shm
@@ -69,7 +88,24 @@ if [ -x "$mbench" ] && command -v "$mpirun" > /dev/null 2>&1; then
     fi
   done
 else
-  echo "compare.sh: no mpi-bench in $build/bench or no $mpirun on PATH: symphony only"
+  echo "compare.sh: no $mbench or no $mpirun: no MPI rows"
+fi
+
+# --- Gloo -------------------------------------------------------------------------------------
+if [ -x "$gbench" ]; then
+  # Gloo's file store refuses keys an earlier run left, so every run gets a fresh directory.
+  stores=$(mktemp -d "${TMPDIR:-/tmp}/compare-gloo.XXXXXX")
+  trap 'rm -rf "$stores"' EXIT
+  for n in $ranks; do
+    measure "gloo-tcp-$n" "$run" -n "$n" "$gbench" --store "$stores/tcp-$n"
+    for algorithm in $algorithms; do
+      # Measures allreduce only (if BENCH_ARGS' --ops leaves it out, the CSV has no rows).
+      measure "gloo-tcp-$algorithm-$n" "$run" -n "$n" "$gbench" --allreduce "$algorithm" \
+        --store "$stores/$algorithm-$n"
+    done
+  done
+else
+  echo "compare.sh: no $gbench (Gloo not found at build time; Debian: libgloo-dev): no Gloo rows"
 fi
 
 # --- all.csv: the runs' rows under one header ------------------------------------------------
@@ -80,15 +116,25 @@ for name in $runs; do
 done
 echo "== $(($(wc -l < "$all") - 1)) rows in $all"
 
-# --- ratios: symphony over MPI, matching transports (ipc with shm, tcp with tcp) --------------
+# --- ratios: symphony over MPI (ipc with shm, tcp with tcp) and over Gloo's best ---------------
 awk -F, '
+  function show(v) { return v == "" ? "-" : v }
+  function ratio(a, b) { return (a != "" && b != "" && b > 0) ? sprintf("%.2f", a / b) : "-" }
   NR == 1 { next }
-  $1 == "symphony" { key = $3 "," $4 "," $5; sym[$2 "," key] = $7; keys[key] = 1; next }
-  $1 != "zmq" { mpi_name = $1; mpi[$2 "," $3 "," $4 "," $5] = $7 }
+  { key = $3 "," $4 "," $5; keys[key] = 1 }
+  $1 == "symphony" { sym[$2 "," key] = $7; next }
+  $1 == "zmq" { next }
+  $1 == "gloo" {
+    # Gloo runs several algorithms for one op (variants tcp, tcp-ring, ...): keep the fastest.
+    if (!(key in gloo) || $7 + 0 < gloo[key] + 0) { gloo[key] = $7; galg[key] = $2 }
+    next
+  }
+  { mpi_name = $1; mpi[$2 "," key] = $7 }
   END {
-    if (mpi_name == "") { print "(no MPI results: no ratios)"; exit }
-    printf "%-10s %5s %10s %12s %12s %8s %12s %12s %8s\n", "op", "ranks", "bytes",
-           "symphony/ipc", mpi_name "/shm", "ratio", "symphony/tcp", mpi_name "/tcp", "ratio"
+    if (mpi_name == "") mpi_name = "mpi"
+    printf "%-14s %5s %9s %11s %11s %11s %11s %11s %-20s %8s %8s %9s\n", "op", "ranks", "bytes",
+           "sym/ipc", "sym/tcp", mpi_name "/shm", mpi_name "/tcp", "gloo(best)", "gloo variant",
+           "ipc/shm", "tcp/tcp", "tcp/gloo"
     n = 0
     for (k in keys) order[++n] = k
     # insertion sort by op, ranks, bytes (awk has no portable sort)
@@ -103,12 +149,10 @@ awk -F, '
     }
     for (i = 1; i <= n; i++) {
       k = order[i]; split(k, f, ",")
-      si = sym["ipc," k]; ms = mpi["shm," k]; st = sym["tcp," k]; mt = mpi["tcp," k]
-      printf "%-10s %5s %10s %12s %12s %8s %12s %12s %8s\n", f[1], f[2], f[3],
-             si == "" ? "-" : si, ms == "" ? "-" : ms,
-             (si != "" && ms > 0) ? sprintf("%.1f", si / ms) : "-",
-             st == "" ? "-" : st, mt == "" ? "-" : mt,
-             (st != "" && mt > 0) ? sprintf("%.1f", st / mt) : "-"
+      si = sym["ipc," k]; st = sym["tcp," k]; ms = mpi["shm," k]; mt = mpi["tcp," k]; g = gloo[k]
+      printf "%-14s %5s %9s %11s %11s %11s %11s %11s %-20s %8s %8s %9s\n", f[1], f[2], f[3],
+             show(si), show(st), show(ms), show(mt), show(g), show(galg[k]),
+             ratio(si, ms), ratio(st, mt), ratio(st, g)
     }
   }' "$all" | tee "$out/ratios.txt"
 
@@ -136,16 +180,16 @@ for op in $(cut -d, -f3 "$all" | tail -n +2 | sort -u); do
     title=${title%.dat}
     plot="$plot${plot:+, }'$f' using 1:2:3:4 with yerrorlines title '$title'"
   done
-  xlabel="message size (bytes)"
+  xlabel="bytes (per rank or block: bench/README.md)"
   [ "$op" = barrier ] && xlabel="ranks"
   gnuplot <<GNUPLOT
-set terminal png size 900,600
+set terminal png size 1100,650
 set output '$out/$op.png'
 set title '$op: median time per call (bars: p10 to p90)'
 set logscale xy
 set xlabel '$xlabel'
 set ylabel 'microseconds'
-set key left top
+set key outside right top noenhanced
 set grid
 plot $plot
 GNUPLOT
