@@ -4,11 +4,18 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <symphony/bootstrap/pmi.hpp>
 #include <symphony/detail/serialization.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <map>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -122,4 +129,46 @@ TEST_CASE("payload: enums, class versions and name-value pairs still decode") {
   CHECK(decode_value(bytes.data(), bytes.size(), received) == "");
   CHECK(received.c == colour::blue);
   CHECK(received.names == sent.names);
+}
+
+TEST_CASE("pmi: a value announcing more pieces than keys can name is a protocol_error") {
+  // Found while writing fuzz_pmi's checks, confirmed by its replay (a minute of fuzzing had not
+  // reached it; corpus/pmi/regression-too-many-pieces holds the input): with keylen_max=17 (keys of
+  // at most 16 characters), rank 1's first piece "12:11:a" announces 12 pieces; the key of piece
+  // 10, "symphony-c0-r1-10", is 17 characters, and allgather threw std::invalid_argument, the
+  // exception for a caller's bad argument, although the server's answer was at fault.
+  int pair[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  std::string script =
+      "cmd=response_to_init pmi_version=1 pmi_subversion=1 rc=0\n"
+      "cmd=maxes kvsname_max=256 keylen_max=17 vallen_max=1024 rc=0\n"
+      "cmd=my_kvsname kvsname=k rc=0\n"
+      "cmd=put_result rc=0\n"
+      "cmd=barrier_out rc=0\n"
+      "cmd=get_result rc=0 value=12:11:a\n";
+  for (int i = 0; i < 10; ++i)
+    script += "cmd=get_result rc=0 value=a\n";
+  // The whole conversation fits the socket buffers: the script is written before the client
+  // starts, and the client's few requests wait unread until the end.
+  REQUIRE(::write(pair[1], script.data(), script.size()) == static_cast<ssize_t>(script.size()));
+  ::shutdown(pair[1], SHUT_WR);
+  const std::map<std::string, std::string> environment = {
+      {"PMI_FD", std::to_string(pair[0])}, {"PMI_RANK", "0"}, {"PMI_SIZE", "2"}};
+  const symphony::bootstrap::environment_lookup lookup =
+      [&](const std::string& name) -> std::optional<std::string> {
+    const auto it = environment.find(name);
+    if (it == environment.end()) return std::nullopt;
+    return it->second;
+  };
+  std::string what;
+  try {
+    symphony::bootstrap::pmi_client client(lookup, std::chrono::seconds(5));
+    client.allgather("mine");
+  } catch (const symphony::protocol_error& e) {
+    what = e.what();
+  }
+  ::close(pair[1]);
+  CHECK(what.find("'12:11:a' under 'symphony-c0-r1-0' (rank 1's value), which no symphony rank "
+                  "writes (more pieces than keys of at most 16 characters can name)") !=
+        std::string::npos);
 }

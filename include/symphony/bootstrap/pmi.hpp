@@ -818,11 +818,21 @@ class pmi_client {
       const std::string first_key = detail::pmi_allgather_key(call, r, 0);
       const std::string first = do_get(first_key, context);
       const auto header = detail::pmi_parse_piece_header(first);
-      if (!header)
+      // A rank never announces more pieces than it could put: their keys must fit keylen_max
+      // (else the gets below would fail as if this caller had passed a bad key).
+      const bool too_many_pieces =
+          header && detail::pmi_allgather_key(call, r, header->pieces - 1).size() >
+                        limits_.keylen_max - 1;
+      if (!header || too_many_pieces)
         throw protocol_error(connection_.server() + " holds " + detail::pmi_shortened(first) +
                              " under " + detail::in_quotes(first_key) + " (rank " + std::to_string(r) +
-                             "'s value), which no symphony rank writes: does rank " +
-                             std::to_string(r) + " run another program or version?");
+                             "'s value), which no symphony rank writes" +
+                             (too_many_pieces ? " (more pieces than keys of at most " +
+                                                    std::to_string(limits_.keylen_max - 1) +
+                                                    " characters can name)"
+                                              : std::string()) +
+                             ": does rank " + std::to_string(r) +
+                             " run another program or version?");
       std::string data = first.substr(header->data);
       for (std::size_t i = 1; i < header->pieces; ++i)
         data += do_get(detail::pmi_allgather_key(call, r, i), context);
