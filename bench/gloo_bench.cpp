@@ -14,7 +14,8 @@
 // gloo backend calls. `--allreduce ALG` instead times one of Gloo's allreduce classes (ring,
 // ring_chunked, halving_doubling, bcube), labels its rows `tcp-ALG`, and measures allreduce only,
 // so that one CSV never mixes labels. `reduce_scatter` is ReduceScatterHalvingDoubling, Gloo's only
-// reduce-scatter. Gloo has no scan.
+// reduce-scatter. Gloo has no scan. At a rank count that is not a power of 2, reduce_scatter and
+// the bcube class are skipped with a note: at 3 ranks both returned wrong sums (Gloo 0.5.0).
 //
 // `bytes` means what it means in mpi-bench (bench/README.md): the whole vector for broadcast,
 // reduce and allreduce, one rank's block for gather, scatter, allgather, alltoall and
@@ -183,7 +184,18 @@ int main(int argc, char** argv) {
     std::vector<std::uint8_t> data, gathered;
     std::vector<std::uint8_t*> blocks;
     std::vector<double> numbers, sums;
-    std::unique_ptr<gloo::Algorithm> instance;  // the allreduce or reduce-scatter class, per size
+    // One of Gloo's algorithm classes (allreduce, reduce-scatter) for the current size, with the
+    // vector it works in; the algorithm is destroyed before its vector.
+    struct held_algorithm {
+      std::vector<double> data;
+      std::unique_ptr<gloo::Algorithm> algorithm;
+    };
+    std::unique_ptr<held_algorithm> held;
+    const auto hold = [&]() -> held_algorithm& {
+      held.reset();  // the previous size's instance first: it holds its peers' buffers
+      held = std::make_unique<held_algorithm>();
+      return *held;
+    };
 
     const auto describe = [&](const std::string& op, std::size_t n) {
       return op + " of " + std::to_string(n) + " B: rank " + std::to_string(rank) + " ";
@@ -227,44 +239,48 @@ int main(int argc, char** argv) {
          }},
         {"allreduce", payload::doubles,
          [&](std::size_t n) -> prepared {
-           instance.reset();  // it refers to the previous size's buffers
-           numbers.assign(n / 8, rank + 1.0);
-           sums.assign(n / 8, 0.0);
-           prepared call;
-           const std::vector<double*> in_place{numbers.data()};
-           const int count = as_int(numbers.size());
            if (algorithm == "default") {
-             call = [&] {
+             numbers.assign(n / 8, rank + 1.0);
+             sums.assign(n / 8, 0.0);
+             prepared call = [&] {
                gloo::AllreduceOptions options(context);
                options.setInput(numbers.data(), numbers.size());
                options.setOutput(sums.data(), sums.size());
                options.setReduceFunction(sum_doubles);
                gloo::allreduce(options);
              };
-           } else {
-             // The classes reduce in place and set up their buffers and peers once, here,
-             // untimed: that is how they are meant to be used, for repeated calls.
-             if (algorithm == "ring")
-               instance = std::make_unique<gloo::AllreduceRing<double>>(context, in_place, count);
-             else if (algorithm == "ring_chunked")
-               instance =
-                   std::make_unique<gloo::AllreduceRingChunked<double>>(context, in_place, count);
-             else if (algorithm == "halving_doubling")
-               instance = std::make_unique<gloo::AllreduceHalvingDoubling<double>>(
-                   context, in_place, count);
-             else
-               instance = std::make_unique<gloo::AllreduceBcube<double>>(context, in_place, count);
-             call = [&] { instance->run(); };
+             call();
+             expect(sums.front() == total && sums.back() == total, [&] {
+               return describe("allreduce", n) + "got " + std::to_string(sums.front()) +
+                      ", expected " + std::to_string(total);
+             });
+             return call;
            }
+           // The classes reduce in place and set up their buffers and peers once, here, untimed:
+           // that is how they are meant to be used, for repeated calls.
+           auto& h = hold();
+           h.data.assign(n / 8, rank + 1.0);
+           const std::vector<double*> in_place{h.data.data()};
+           const int count = as_int(h.data.size());
+           if (algorithm == "ring")
+             h.algorithm = std::make_unique<gloo::AllreduceRing<double>>(context, in_place, count);
+           else if (algorithm == "ring_chunked")
+             h.algorithm =
+                 std::make_unique<gloo::AllreduceRingChunked<double>>(context, in_place, count);
+           else if (algorithm == "halving_doubling")
+             h.algorithm =
+                 std::make_unique<gloo::AllreduceHalvingDoubling<double>>(context, in_place, count);
+           else
+             h.algorithm = std::make_unique<gloo::AllreduceBcube<double>>(context, in_place, count);
+           prepared call = [&h] { h.algorithm->run(); };
            call();
-           const auto& result = algorithm == "default" ? sums : numbers;
-           expect(result.front() == total && result.back() == total, [&] {
+           expect(h.data.front() == total && h.data.back() == total, [&] {
              return describe("allreduce (" + algorithm + ")", n) + "got " +
-                    std::to_string(result.front()) + ", expected " + std::to_string(total);
+                    std::to_string(h.data.front()) + ", expected " + std::to_string(total);
            });
            // In place, sums of sums would grow without bound over thousands of calls; zeros
            // cost the same to add.
-           std::fill(numbers.begin(), numbers.end(), 0.0);
+           std::fill(h.data.begin(), h.data.end(), 0.0);
            return call;
          }},
         {"gather", payload::bytes,
@@ -359,46 +375,73 @@ int main(int argc, char** argv) {
         {"reduce_scatter", payload::doubles,
          [&](std::size_t n) -> prepared {
            // n bytes is the block each rank keeps; it contributes ranks blocks, in place.
-           instance.reset();
            const std::size_t block = n / 8;
-           numbers.assign(block * ranks, rank + 1.0);
-           instance = std::make_unique<gloo::ReduceScatterHalvingDoubling<double>>(
-               context, std::vector<double*>{numbers.data()}, as_int(numbers.size()),
+           auto& h = hold();
+           h.data.assign(block * ranks, rank + 1.0);
+           h.algorithm = std::make_unique<gloo::ReduceScatterHalvingDoubling<double>>(
+               context, std::vector<double*>{h.data.data()}, as_int(h.data.size()),
                std::vector<int>(ranks, as_int(block)));
-           prepared call = [&] { instance->run(); };
+           prepared call = [&h] { h.algorithm->run(); };
            call();
-           expect(numbers.front() == total && numbers[block - 1] == total, [&] {
-             return describe("reduce_scatter", n) + "got " + std::to_string(numbers.front()) +
+           expect(h.data.front() == total && h.data[block - 1] == total, [&] {
+             return describe("reduce_scatter", n) + "got " + std::to_string(h.data.front()) +
                     ", expected " + std::to_string(total);
            });
-           std::fill(numbers.begin(), numbers.end(), 0.0);
+           std::fill(h.data.begin(), h.data.end(), 0.0);
            return call;
          }},
         {"barrier", payload::none,
          [&](std::size_t) -> prepared { return [&] { world.barrier(); }; }},
     };
 
+    // Operations this run leaves out, and why. A name in --ops is still checked (a typo stays an
+    // error), and the reason is printed at rank 0 unless it only follows from --allreduce.
+    struct exclusion {
+      std::string op, why;
+      bool quiet;
+    };
+    std::vector<exclusion> excluded;
+    const bool power_of_two = (ranks & (ranks - 1)) == 0;
+    const std::string job_size = "; the job has " + std::to_string(ranks) + " ranks";
     if (algorithm != "default") {
-      // One CSV, one label: the class runs measure allreduce only. Other names in --ops are
-      // checked (a typo is still an error) and left out.
+      // One CSV, one label: a class run measures allreduce only.
       o.variant = "tcp-" + algorithm;
-      bool wanted = o.ops.empty();
-      for (const auto* op : bench::select(table, o))
-        wanted = wanted || op->name == "allreduce";
-      if (rank == 0 && !o.ops.empty() && o.ops != "allreduce")
-        std::printf("# --allreduce %s: only allreduce is measured\n", algorithm.c_str());
-      table.erase(std::remove_if(table.begin(), table.end(),
-                                 [](const bench::operation& op) { return op.name != "allreduce"; }),
-                  table.end());
-      o.ops = wanted ? "allreduce" : "";
-      if (!wanted) {
-        if (rank == 0) {
-          const bench::reporter header_only(o.csv);  // the CSV exists, with no rows
-        }
-        world.barrier();
-        return 0;
+      for (const auto& op : table)
+        if (op.name != "allreduce")
+          excluded.push_back({op.name, "--allreduce " + algorithm + " measures allreduce only",
+                              /*quiet=*/true});
+      if (algorithm == "bcube" && !power_of_two)
+        excluded.push_back({"allreduce",
+                            "Gloo's AllreduceBcube (base 2) returned wrong sums at 3 ranks, so it "
+                            "is measured only at a power-of-2 number of ranks" +
+                                job_size,
+                            /*quiet=*/false});
+    }
+    if (!power_of_two)
+      excluded.push_back({"reduce_scatter",
+                          "Gloo's ReduceScatterHalvingDoubling returned wrong sums at 3 ranks (not "
+                          "always, after an earlier size), so it is measured only at a power-of-2 "
+                          "number of ranks" +
+                              job_size,
+                          /*quiet=*/false});
+    std::string kept;
+    for (const auto* op : bench::select(table, o)) {
+      const auto found = std::find_if(excluded.begin(), excluded.end(),
+                                      [&](const exclusion& e) { return e.op == op->name; });
+      if (found == excluded.end()) {
+        kept += (kept.empty() ? "" : ",") + op->name;
+      } else if (rank == 0 && !(found->quiet && o.ops.empty())) {
+        std::printf("# %s skipped: %s\n", op->name.c_str(), found->why.c_str());
       }
     }
+    if (kept.empty()) {
+      if (rank == 0) {
+        const bench::reporter header_only(o.csv);  // the CSV exists, with no rows
+      }
+      world.barrier();
+      return 0;
+    }
+    o.ops = kept;
     bench::run_benchmarks(world, table, o, "gloo");
     world.barrier();  // nobody leaves while a peer may still be talking to it
   } catch (const std::exception& e) {
