@@ -10,10 +10,14 @@
 #include <symphony/bootstrap/pmi.hpp>
 #include <symphony/detail/serialization.hpp>
 
+#include <cereal/types/memory.hpp>
+#include <cereal/types/polymorphic.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -72,9 +76,26 @@ struct versioned {
   }
 };
 
+struct shape {
+  virtual ~shape() = default;
+  virtual int corners() const = 0;
+  template <class Archive>
+  void serialize(Archive&) {}
+};
+
+struct square : shape {
+  int side = 0;
+  int corners() const override { return 4; }
+  template <class Archive>
+  void serialize(Archive& archive) {
+    archive(cereal::base_class<shape>(this), side);
+  }
+};
+
 }  // namespace
 
 CEREAL_CLASS_VERSION(versioned, 3)
+CEREAL_REGISTER_TYPE(square)
 
 TEST_CASE("payload: a declared count larger than the payload is refused before allocating") {
   // Found by fuzz_payload: 17 bytes declaring one vector<int> of 2^30 elements made cereal's
@@ -118,6 +139,17 @@ TEST_CASE("payload: a bool that is neither 0 nor 1 is refused") {
   CHECK(out == std::vector<bool>{true, false});
   CHECK(decode(payload_builder{}.count(2).byte(1).byte(2), out).find("a bool of value 2") !=
         std::string::npos);
+}
+
+TEST_CASE("payload: polymorphic pointers still decode (the payload archive is registered)") {
+  auto sent = std::make_shared<square>();
+  sent->side = 42;
+  const auto bytes = encode_value(std::shared_ptr<shape>(sent));
+  std::shared_ptr<shape> received;
+  CHECK(decode_value(bytes.data(), bytes.size(), received) == "");
+  REQUIRE(received != nullptr);
+  CHECK(received->corners() == 4);
+  CHECK(dynamic_cast<const square&>(*received).side == 42);
 }
 
 TEST_CASE("payload: enums, class versions and name-value pairs still decode") {
