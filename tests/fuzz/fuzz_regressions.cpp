@@ -29,6 +29,14 @@
 using symphony::detail::decode_value;
 using symphony::detail::encode_value;
 
+TEST_CASE("the allocation meter sees allocations (else the bounds below would pass vacuously)") {
+  symphony_fuzz::reset_allocations();
+  const auto block = std::make_unique<char[]>(100000);
+  CHECK(block != nullptr);
+  CHECK(symphony_fuzz::allocations().largest >= 100000);
+  CHECK(symphony_fuzz::allocations().count >= 1);
+}
+
 TEST_CASE("payload: a cereal payload with bytes after the value is refused") {
   // Found by fuzz_payload: a std::vector<bool> payload with 4 extra bytes decoded as if they were
   // not there. A sender of another type whose encoding starts the same way was accepted.
