@@ -33,6 +33,8 @@
 #include "algorithms/gather_binomial.hpp"
 #include "algorithms/reduce_binomial.hpp"
 #include "algorithms/scatter_binomial.hpp"
+#include "algorithms/schedule.hpp"
+#include "algorithms/tuning.hpp"
 #include "bootstrap/join.hpp"
 #include "config.hpp"
 #include "detail/communicator_id.hpp"
@@ -295,6 +297,16 @@ class basic_communicator {
     algorithms::barrier_dissemination(ctx);
   }
 
+  /// The thresholds at which this communicator's collectives switch to their long-message
+  /// algorithms (read from the environment when the communicator was made; see
+  /// algorithms/tuning.hpp).
+  const algorithm_thresholds& thresholds() const { return thresholds_; }
+
+  /// Replaces the thresholds. Not collective, but every rank must set the same ones before its
+  /// next collective: ranks that choose different algorithms for one call get a protocol_error.
+  /// Communicators made from this one afterwards inherit them.
+  void set_thresholds(const algorithm_thresholds& t) { thresholds_ = t; }
+
  private:
   using message = typename Transport::message;
 
@@ -336,8 +348,13 @@ class basic_communicator {
       return m;
     }
 
+    /// Every message of this call must belong to `id` (the top bits of its step): a message of
+    /// another algorithm means the ranks chose differently (different thresholds or sizes).
+    void expect_algorithm(algorithms::algorithm_id id) { algorithm_ = static_cast<int>(id); }
+
     // Every message of this call (same communicator and sequence number) must come from a rank
-    // in the same operation with the same root; anything else means the ranks disagree.
+    // in the same operation with the same root and algorithm; anything else means the ranks
+    // disagree.
     void check_same_call(const detail::header& h) {
       if (h.kind == detail::operation::point_to_point || h.communicator != comm_.id_ ||
           h.sequence != sequence_)
@@ -353,6 +370,15 @@ class basic_communicator {
         comm_.fail_protocol("rank " + std::to_string(comm_.rank_) + " is in " + describe() +
                             " but rank " + std::to_string(from) + " called it with root " +
                             std::to_string(h.tag) + ": every rank must pass the same root");
+      const auto algorithm = algorithms::algorithm_of_step(h.step);
+      if (algorithm_ >= 0 && algorithm != static_cast<std::uint32_t>(algorithm_))
+        comm_.fail_protocol(
+            "rank " + std::to_string(comm_.rank_) + " is in " + describe() + " using the " +
+            algorithms::algorithm_name(static_cast<std::uint32_t>(algorithm_)) +
+            " algorithm but rank " + std::to_string(from) + " sent a message of the " +
+            algorithms::algorithm_name(algorithm) +
+            " algorithm: every rank must pass values of the same size and use the same "
+            "thresholds (SYMPHONY_*_LONG_BYTES, set_thresholds)");
     }
 
     [[noreturn]] void fail(int from, const std::string& what) {
@@ -371,6 +397,7 @@ class basic_communicator {
     detail::operation kind_;
     std::uint64_t sequence_;
     int root_;
+    int algorithm_ = -1;  // the algorithm id every message must carry; -1: not known yet
     bool checked_early_ = false;
   };
 
@@ -386,6 +413,7 @@ class basic_communicator {
     c.timeout_ = timeout_;
     c.id_ = id;
     c.name_ = std::move(name);
+    c.thresholds_ = thresholds_;
     for (std::size_t i = 0; i < ranks.size(); ++i) {
       c.members_.push_back(members_[static_cast<std::size_t>(ranks[i])]);
       if (ranks[i] == rank_) c.rank_ = static_cast<int>(i);
@@ -399,13 +427,27 @@ class basic_communicator {
     members_.resize(static_cast<std::size_t>(transport.size()));
     for (std::size_t i = 0; i < members_.size(); ++i)
       members_[i] = static_cast<int>(i);
+    thresholds_ = algorithm_thresholds::from_environment();
   }
 
   operation_context begin(detail::operation kind, int root) {
     require_member(detail::operation_name(kind));
-    if (root != -1 || kind != detail::operation::barrier)
-      check_rank(detail::operation_name(kind), "root", root);
+    if (root != -1 || is_rooted(kind)) check_rank(detail::operation_name(kind), "root", root);
     return operation_context(*this, kind, ++sequence_, root);
+  }
+
+  static bool is_rooted(detail::operation kind) {
+    switch (kind) {
+      case detail::operation::broadcast:
+      case detail::operation::reduce:
+      case detail::operation::gather:
+      case detail::operation::scatter:
+      case detail::operation::gatherv:
+      case detail::operation::scatterv:
+        return true;
+      default:
+        return false;
+    }
   }
 
   detail::header make_header(detail::operation kind, std::uint64_t sequence, int tag) const {
@@ -497,6 +539,7 @@ class basic_communicator {
   int rank_ = 0;
   std::uint64_t sequence_ = 0;                      // collectives called so far
   std::map<std::vector<int>, int> subgroups_made_;  // per member list, so ids differ
+  algorithm_thresholds thresholds_;                 // when collectives switch algorithm
 };
 
 /// The color that puts a rank in no new communicator in split().

@@ -36,8 +36,17 @@ enum class operation : std::uint8_t {
   gather = 4,
   scatter = 5,
   barrier = 6,
+  allreduce = 7,
+  allgather = 8,
+  alltoall = 9,
+  reduce_scatter = 10,
+  scan = 11,
+  exscan = 12,
+  gatherv = 13,
+  scatterv = 14,
+  allgatherv = 15,
 };
-inline constexpr std::uint8_t max_operation = 6;
+inline constexpr std::uint8_t max_operation = 15;
 
 inline const char* operation_name(operation op) {
   switch (op) {
@@ -53,6 +62,24 @@ inline const char* operation_name(operation op) {
       return "scatter";
     case operation::barrier:
       return "barrier";
+    case operation::allreduce:
+      return "allreduce";
+    case operation::allgather:
+      return "allgather";
+    case operation::alltoall:
+      return "alltoall";
+    case operation::reduce_scatter:
+      return "reduce_scatter";
+    case operation::scan:
+      return "scan";
+    case operation::exscan:
+      return "exscan";
+    case operation::gatherv:
+      return "gatherv";
+    case operation::scatterv:
+      return "scatterv";
+    case operation::allgatherv:
+      return "allgatherv";
   }
   return "unknown operation";
 }
