@@ -28,10 +28,16 @@
 #include <utility>
 #include <vector>
 
+#include "algorithms/allreduce_rabenseifner.hpp"
+#include "algorithms/allreduce_recursive_doubling.hpp"
+#include "algorithms/allreduce_ring.hpp"
 #include "algorithms/barrier_dissemination.hpp"
 #include "algorithms/broadcast_binomial.hpp"
+#include "algorithms/element_buffer.hpp"
 #include "algorithms/gather_binomial.hpp"
 #include "algorithms/reduce_binomial.hpp"
+#include "algorithms/reduce_scatter_halving.hpp"
+#include "algorithms/reduce_scatter_ring.hpp"
 #include "algorithms/scatter_binomial.hpp"
 #include "algorithms/schedule.hpp"
 #include "algorithms/tuning.hpp"
@@ -297,6 +303,39 @@ class basic_communicator {
     algorithms::barrier_dissemination(ctx);
   }
 
+  /// Collective: every rank gets the combination of all ranks' values with `op`, in rank order
+  /// (x0 op x1 op ... op x(p-1)), the same on every rank. `op` is as for reduce: a built-in
+  /// operator (element-wise on vectors, strings and arrays of arithmetic elements; every rank
+  /// must pass the same number of elements, else protocol_error) or any associative callable
+  /// T(const T&, const T&), which need not be commutative.
+  /// Recursive doubling: log2 p' rounds for p' = the largest power of two <= p, +2 when p is not
+  /// one (to fold the extra ranks in and hand them the result); every rank sends m bytes per
+  /// round. Vectors of arithmetic elements of at least SYMPHONY_ALLREDUCE_LONG_BYTES with a
+  /// built-in operator use Rabenseifner's reduce-scatter + allgather when p is a power of two
+  /// (2 log2 p rounds, about 2m bytes sent per rank) and a ring otherwise (2(p - 1) rounds,
+  /// 2m(p - 1)/p bytes per rank).
+  template <class T, class Op>
+  T allreduce(const T& value, Op op) {
+    auto ctx = begin(detail::operation::allreduce, -1);
+    if constexpr (algorithms::splits_into_elements_v<T, Op>) {
+      using element = typename T::value_type;
+      if (size() > 1 && std::size(value) * sizeof(element) >= thresholds_.allreduce_long_bytes) {
+        T result = value;
+        algorithms::element_buffer<element, Op> buffer(std::data(result), std::size(result), op);
+        if (algorithms::is_power_of_two(size())) {
+          ctx.expect_algorithm(algorithms::algorithm_id::rabenseifner);
+          algorithms::allreduce_rabenseifner(ctx, buffer);
+        } else {
+          ctx.expect_algorithm(algorithms::algorithm_id::ring);
+          algorithms::allreduce_ring(ctx, buffer);
+        }
+        return result;
+      }
+    }
+    ctx.expect_algorithm(algorithms::algorithm_id::recursive_doubling);
+    return algorithms::allreduce_recursive_doubling(ctx, T(value), ordered_combine(ctx, op));
+  }
+
   /// The thresholds at which this communicator's collectives switch to their long-message
   /// algorithms (read from the environment when the communicator was made; see
   /// algorithms/tuning.hpp).
@@ -400,6 +439,28 @@ class basic_communicator {
     int algorithm_ = -1;  // the algorithm id every message must carry; -1: not known yet
     bool checked_early_ = false;
   };
+
+  // combine(acc, later, from) for the algorithms that combine in rank order (recursive doubling,
+  // scans): acc is the lower ranks' value, so it came from `from` when from < rank. Element-wise
+  // operators on sequences of different lengths fail naming the rank and both lengths.
+  template <class Op>
+  auto ordered_combine(operation_context& ctx, const Op& op) {
+    return [&ctx, &op, me = rank_](auto& acc, const auto& later, int from) {
+      using T = std::decay_t<decltype(acc)>;
+      if constexpr (detail::is_builtin_operator_v<Op> && detail::element_sequence<T>::value) {
+        if (acc.size() != later.size()) {
+          const auto theirs = from < me ? acc.size() : later.size();
+          const auto mine = from < me ? later.size() : acc.size();
+          ctx.fail(from, "contributed " + std::to_string(theirs) +
+                             " elements to an element-wise reduction where this rank has " +
+                             std::to_string(mine) +
+                             " (every rank must pass the same number of elements)");
+        }
+      }
+      const std::string problem = detail::combine_into(op, acc, later);
+      if (!problem.empty()) ctx.fail(from, problem);
+    };
+  }
 
   // A communicator this rank is not a member of.
   struct not_a_member {};
