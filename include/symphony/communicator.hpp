@@ -33,6 +33,7 @@
 #include "algorithms/allreduce_ring.hpp"
 #include "algorithms/barrier_dissemination.hpp"
 #include "algorithms/broadcast_binomial.hpp"
+#include "algorithms/broadcast_scatter_allgather.hpp"
 #include "algorithms/element_buffer.hpp"
 #include "algorithms/gather_binomial.hpp"
 #include "algorithms/reduce_binomial.hpp"
@@ -218,16 +219,84 @@ class basic_communicator {
   // --- collectives ----------------------------------------------------------------------------
 
   /// Collective: every rank must call it with the same root. Afterwards every rank's `value` equals
-  /// the root's. Binomial tree: ceil(log2 p) rounds, each non-root receives the payload once.
+  /// the root's (the other ranks' values are replaced, whatever they held).
+  /// Short payloads (< SYMPHONY_BCAST_LONG_BYTES) go down a binomial tree: ceil(log2 p) rounds,
+  /// every non-root receives the payload once, the root sends it ceil(log2 p) times. Long ones are
+  /// scattered and allgathered (van de Geijn): ceil(log2 p) + p - 2 rounds, every rank receives
+  /// the payload once, the root sends it once and no rank sends it more than about twice. The root
+  /// chooses and tells the others, so their `value` need not have the root's size. Throws
+  /// protocol_error if a message does not decode as a T.
   template <class T>
   void broadcast(T& value, int root = 0) {
     auto ctx = begin(detail::operation::broadcast, root);
-    if (rank_ == root) {
-      const auto bytes = detail::encode_value(value);
-      algorithms::broadcast_binomial(ctx, root, bytes.data(), bytes.size());
+    const int p = size();
+    if constexpr (std::is_trivially_copyable_v<T>) {
+      // Every rank knows the size: the choice needs no announcement.
+      if (p > 1 && sizeof(T) >= thresholds_.broadcast_long_bytes) {
+        ctx.expect_algorithm(algorithms::algorithm_id::scatter_allgather);
+        auto* bytes = reinterpret_cast<std::byte*>(std::addressof(value));
+        algorithms::broadcast_scatter_allgather(ctx, root, bytes, sizeof(T), bytes);
+        return;
+      }
+      ctx.expect_algorithm(algorithms::algorithm_id::binomial);
+      if (rank_ == root) {
+        algorithms::broadcast_binomial(ctx, root, reinterpret_cast<const std::byte*>(&value),
+                                       sizeof(T));
+      } else {
+        const auto received = algorithms::broadcast_binomial(ctx, root, nullptr, 0);
+        algorithms::decode_from(ctx, *received, root, value);
+      }
     } else {
+      // The size is the root's alone: its first message down the binomial tree starts with the
+      // algorithm it chose, followed by the whole payload (binomial) or by the payload's size
+      // (scatter + allgather, which then moves the payload).
+      if (p == 1) return;
+      if (rank_ == root) {
+        const auto bytes = detail::encode_value(value);
+        if (bytes.size() >= thresholds_.broadcast_long_bytes) {
+          std::array<std::byte, 9> announcement{std::byte{broadcast_announces_size}};
+          for (int i = 0; i < 8; ++i)
+            announcement[static_cast<std::size_t>(1 + i)] = static_cast<std::byte>(
+                (static_cast<std::uint64_t>(bytes.size()) >> (8 * i)) & 0xff);
+          algorithms::broadcast_binomial(ctx, root, announcement.data(), announcement.size());
+          algorithms::broadcast_scatter_allgather(ctx, root, bytes.data(), bytes.size(), nullptr);
+        } else {
+          scratch_.assign(1, std::byte{broadcast_carries_payload});
+          scratch_.insert(scratch_.end(), bytes.data(), bytes.data() + bytes.size());
+          algorithms::broadcast_binomial(ctx, root, scratch_.data(), scratch_.size());
+        }
+        return;
+      }
       const auto received = algorithms::broadcast_binomial(ctx, root, nullptr, 0);
-      algorithms::decode_from(ctx, *received, root, value);
+      const int parent = algorithms::binomial_tree(p, root).parent(rank_);
+      if (received->size() >= 1 && received->data()[0] == std::byte{broadcast_carries_payload}) {
+        const std::string problem =
+            detail::decode_value(received->data() + 1, received->size() - 1, value);
+        if (!problem.empty()) ctx.fail(parent, "sent " + problem);
+        return;
+      }
+      if (received->size() != 9 || received->data()[0] != std::byte{broadcast_announces_size})
+        ctx.fail(parent, "sent a broadcast message of " + std::to_string(received->size()) +
+                             " bytes that starts with neither payload nor size");
+      std::uint64_t total = 0;
+      for (int i = 0; i < 8; ++i)
+        total |= static_cast<std::uint64_t>(received->data()[1 + i]) << (8 * i);
+      const auto size_bytes = static_cast<std::size_t>(total);
+      if constexpr (detail::is_contiguous_raw_v<T>) {
+        using element = typename T::value_type;
+        if (size_bytes % sizeof(element) != 0)
+          ctx.fail(parent, "announced a broadcast of " + std::to_string(size_bytes) +
+                               " bytes, not a whole number of " + std::to_string(sizeof(element)) +
+                               "-byte elements (do all ranks use the same type?)");
+        value.resize(size_bytes / sizeof(element));  // the payload lands in place: no copy
+        algorithms::broadcast_scatter_allgather(ctx, root, nullptr, size_bytes,
+                                                reinterpret_cast<std::byte*>(value.data()));
+      } else {
+        scratch_.resize(size_bytes);
+        algorithms::broadcast_scatter_allgather(ctx, root, nullptr, size_bytes, scratch_.data());
+        const std::string problem = detail::decode_value(scratch_.data(), size_bytes, value);
+        if (!problem.empty()) ctx.fail(root, "sent " + problem);
+      }
     }
   }
 
@@ -456,6 +525,11 @@ class basic_communicator {
     bool checked_early_ = false;
   };
 
+  // The first byte of a broadcast's first message, for value types whose size only the root
+  // knows: the payload follows (binomial tree), or its 8-byte size (scatter + allgather follows).
+  static constexpr unsigned char broadcast_carries_payload = 0;
+  static constexpr unsigned char broadcast_announces_size = 1;
+
   // combine(acc, later, from) for the algorithms that combine in rank order (recursive doubling,
   // scans): acc is the lower ranks' value, so it came from `from` when from < rank. Element-wise
   // operators on sequences of different lengths fail naming the rank and both lengths.
@@ -617,6 +691,7 @@ class basic_communicator {
   std::uint64_t sequence_ = 0;                      // collectives called so far
   std::map<std::vector<int>, int> subgroups_made_;  // per member list, so ids differ
   algorithm_thresholds thresholds_;                 // when collectives switch algorithm
+  std::vector<std::byte> scratch_;                  // reused between calls: no allocation each
 };
 
 /// The color that puts a rank in no new communicator in split().
