@@ -22,12 +22,15 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "algorithms/allgather_bruck.hpp"
+#include "algorithms/allgather_ring.hpp"
 #include "algorithms/allreduce_rabenseifner.hpp"
 #include "algorithms/allreduce_recursive_doubling.hpp"
 #include "algorithms/allreduce_ring.hpp"
@@ -421,6 +424,59 @@ class basic_communicator {
     return algorithms::allreduce_recursive_doubling(ctx, T(value), ordered_combine(ctx, op));
   }
 
+  /// Collective: every rank gets size() values, element r from rank r. Values may differ in size
+  /// between ranks (strings, maps). Throws protocol_error if a value does not decode as a T.
+  /// Bruck: ceil(log2 p) rounds, every rank sends and receives (p - 1) m bytes. Values for which
+  /// size() times their encoded size is at least SYMPHONY_ALLGATHER_LONG_BYTES go around a ring
+  /// instead (p - 1 rounds, the same bytes, forwarded without copies), after a Bruck round of
+  /// placeholders that tells every rank which values will come that way (skipped when T is
+  /// trivially copyable, whose size every rank knows).
+  template <class T>
+  std::vector<T> allgather(const T& value) {
+    auto ctx = begin(detail::operation::allgather, -1);
+    std::vector<T> result(members_.size());
+    const auto bytes = detail::encode_value(value);
+    const auto decode = [&](int from, const std::byte* data, std::size_t n) {
+      const std::string problem =
+          detail::decode_value(data, n, result[static_cast<std::size_t>(from)]);
+      if (!problem.empty()) ctx.fail(from, "contributed " + problem);
+    };
+    allgather_bytes(ctx, bytes, std::is_trivially_copyable_v<T>, decode,
+                    [&](int from, message&& m) { decode(from, m.data(), m.size()); });
+    result[static_cast<std::size_t>(rank_)] = value;
+    return result;
+  }
+
+  /// Collective: every rank passes a vector of its own length and gets the concatenation of all
+  /// of them in rank order. E as for gatherv. Algorithms as allgather (Bruck, ring for the long
+  /// vectors): ceil(log2 p) rounds for short vectors, every rank receives every other's elements
+  /// once.
+  template <class E>
+  std::vector<E> allgatherv(const std::vector<E>& values) {
+    std::vector<std::size_t> counts;
+    return allgatherv(values, counts);
+  }
+
+  /// The same; `counts` becomes the number of elements each rank passed, on every rank.
+  template <class E>
+  std::vector<E> allgatherv(const std::vector<E>& values, std::vector<std::size_t>& counts) {
+    auto ctx = begin(detail::operation::allgatherv, -1);
+    const auto bytes = detail::encode_value(values);
+    const auto p = members_.size();
+    std::vector<std::pair<const std::byte*, std::size_t>> views(p);
+    std::vector<std::optional<message>> kept(p);  // long values, in place before taking views
+    const auto block = allgather_bytes(
+        ctx, bytes, false,
+        [&](int from, const std::byte* data, std::size_t n) {
+          views[static_cast<std::size_t>(from)] = {data, n};
+        },
+        [&](int from, message&& m) { kept[static_cast<std::size_t>(from)].emplace(std::move(m)); });
+    for (std::size_t r = 0; r < p; ++r)
+      if (kept[r]) views[r] = {kept[r]->data(), kept[r]->size()};
+    views[static_cast<std::size_t>(rank_)] = {bytes.data(), bytes.size()};
+    return concatenate<E>(ctx, views, counts);
+  }
+
   /// The thresholds at which this communicator's collectives switch to their long-message
   /// algorithms (read from the environment when the communicator was made; see
   /// algorithms/tuning.hpp).
@@ -550,6 +606,110 @@ class basic_communicator {
       const std::string problem = detail::combine_into(op, acc, later);
       if (!problem.empty()) ctx.fail(from, problem);
     };
+  }
+
+  // Allgather of encoded values (allgather, allgatherv). A rank whose value is long (size() times
+  // its size reaches the allgather threshold) sends it around a ring; the others' values travel
+  // in a Bruck allgather, together with a one-byte placeholder for each long value so that every
+  // rank learns which values the ring will bring. `fixed_size`: every rank's value has the same
+  // size (trivially copyable T), so all ranks agree without placeholders and a long value goes
+  // straight to the ring. Calls on_value(rank, data, size) for the short values of other ranks
+  // (pointing into the returned block) and on_message(rank, message&&) for the long ones.
+  template <class OnValue, class OnMessage>
+  std::vector<std::byte> allgather_bytes(operation_context& ctx, const detail::encoded_value& own,
+                                         bool fixed_size, OnValue&& on_value,
+                                         OnMessage&& on_message) {
+    const int p = size();
+    if (p == 1) {
+      ctx.expect_algorithm(algorithms::algorithm_id::bruck);
+      return {};
+    }
+    const auto threshold = thresholds_.allgather_long_bytes;
+    const auto pu = static_cast<std::size_t>(p);
+    // own.size() * p >= threshold, without overflow
+    const bool own_long = own.size() >= threshold / pu + (threshold % pu != 0 ? 1 : 0);
+    if (fixed_size && own_long) {
+      ctx.expect_algorithm(algorithms::algorithm_id::ring);
+      algorithms::allgather_ring(ctx, own.data(), own.size(), std::vector<bool>(pu, true),
+                                 algorithms::algorithm_id::ring, 0,
+                                 [&](int from, message&& m) { on_message(from, std::move(m)); });
+      return {};
+    }
+    constexpr auto id = algorithms::algorithm_id::bruck;
+    ctx.expect_algorithm(id);
+    std::vector<std::byte> block;
+    const std::size_t entry = 1 + (own_long ? 0 : own.size());
+    block.reserve(detail::segment_prefix + entry);
+    for (int i = 0; i < 8; ++i)
+      block.push_back(
+          static_cast<std::byte>((static_cast<std::uint64_t>(entry) >> (8 * i)) & 0xff));
+    block.push_back(std::byte{static_cast<unsigned char>(own_long ? 1 : 0)});
+    if (!own_long) block.insert(block.end(), own.data(), own.data() + own.size());
+    block = algorithms::allgather_bruck(ctx, std::move(block), id, 0);
+
+    std::vector<detail::segment> segments;
+    if (!detail::split_segments(block.data(), block.size(), pu, segments))
+      ctx.fail(rank_, "assembled an allgather block that is not " + std::to_string(p) + " values");
+    std::vector<bool> travels(pu, false);
+    travels[static_cast<std::size_t>(rank_)] = own_long;
+    bool any = own_long;
+    for (std::size_t i = 1; i < pu; ++i) {
+      const int from = (rank_ + static_cast<int>(i)) % p;
+      const auto& s = segments[i];
+      if (s.size >= 1 && s.data[0] == std::byte{0}) {
+        on_value(from, s.data + 1, s.size - 1);
+      } else if (s.size == 1 && s.data[0] == std::byte{1}) {
+        travels[static_cast<std::size_t>(from)] = true;
+        any = true;
+      } else {
+        ctx.fail(from,
+                 "contributed a malformed allgather entry of " + std::to_string(s.size) + " bytes");
+      }
+    }
+    if (any)
+      algorithms::allgather_ring(ctx, own.data(), own.size(), travels, id, 1,
+                                 [&](int from, message&& m) { on_message(from, std::move(m)); });
+    return block;
+  }
+
+  // The concatenation, in rank order, of every rank's encoded std::vector<E> (views[r]); counts
+  // becomes the number of elements of each.
+  template <class E>
+  std::vector<E> concatenate(operation_context& ctx,
+                             const std::vector<std::pair<const std::byte*, std::size_t>>& views,
+                             std::vector<std::size_t>& counts) {
+    const std::size_t p = views.size();
+    counts.assign(p, 0);
+    std::vector<E> result;
+    if constexpr (std::is_trivially_copyable_v<E>) {
+      std::size_t total = 0;
+      for (std::size_t r = 0; r < p; ++r) {
+        if (views[r].second % sizeof(E) != 0)
+          ctx.fail(static_cast<int>(r), "contributed " + std::to_string(views[r].second) +
+                                            " bytes, not a whole number of " +
+                                            std::to_string(sizeof(E)) +
+                                            "-byte elements (do all ranks use the same type?)");
+        counts[r] = views[r].second / sizeof(E);
+        total += counts[r];
+      }
+      result.resize(total);
+      std::size_t at = 0;
+      for (std::size_t r = 0; r < p; ++r) {
+        if (views[r].second != 0)
+          std::memcpy(static_cast<void*>(result.data() + at), views[r].first, views[r].second);
+        at += counts[r];
+      }
+    } else {
+      std::vector<E> piece;
+      for (std::size_t r = 0; r < p; ++r) {
+        const std::string problem = detail::decode_value(views[r].first, views[r].second, piece);
+        if (!problem.empty()) ctx.fail(static_cast<int>(r), "contributed " + problem);
+        counts[r] = piece.size();
+        result.insert(result.end(), std::make_move_iterator(piece.begin()),
+                      std::make_move_iterator(piece.end()));
+      }
+    }
+    return result;
   }
 
   // A communicator this rank is not a member of.
