@@ -34,6 +34,7 @@
 #include "algorithms/allreduce_rabenseifner.hpp"
 #include "algorithms/allreduce_recursive_doubling.hpp"
 #include "algorithms/allreduce_ring.hpp"
+#include "algorithms/alltoall_pairwise.hpp"
 #include "algorithms/barrier_dissemination.hpp"
 #include "algorithms/broadcast_binomial.hpp"
 #include "algorithms/broadcast_scatter_allgather.hpp"
@@ -444,6 +445,35 @@ class basic_communicator {
     allgather_bytes(ctx, bytes, std::is_trivially_copyable_v<T>, decode,
                     [&](int from, message&& m) { decode(from, m.data(), m.size()); });
     result[static_cast<std::size_t>(rank_)] = value;
+    return result;
+  }
+
+  /// Collective: every rank passes size() values, values[i] for rank i (else
+  /// std::invalid_argument on the calling rank, before anything is sent), and gets size()
+  /// values back: element i is what rank i passed for this rank. Values may differ in size.
+  /// Pairwise exchange: one round of p - 1 concurrent messages per rank, each rank sending and
+  /// receiving (p - 1) values, the minimum.
+  template <class T>
+  std::vector<T> alltoall(const std::vector<T>& values) {
+    require_member("alltoall");
+    if (values.size() != members_.size())
+      throw std::invalid_argument("alltoall: rank " + std::to_string(rank_) + " passed " +
+                                  std::to_string(values.size()) + " values to communicator '" +
+                                  name_ + "' of size " + std::to_string(size()) +
+                                  " (pass exactly one value per rank)");
+    auto ctx = begin(detail::operation::alltoall, -1);
+    ctx.expect_algorithm(algorithms::algorithm_id::pairwise);
+    std::vector<T> result(members_.size());
+    result[static_cast<std::size_t>(rank_)] = values[static_cast<std::size_t>(rank_)];
+    algorithms::alltoall_pairwise(
+        ctx,
+        [&](int peer, auto&& send) {
+          const auto bytes = detail::encode_value(values[static_cast<std::size_t>(peer)]);
+          send(bytes.data(), bytes.size());
+        },
+        [&](int peer, const message& m) {
+          algorithms::decode_from(ctx, m, peer, result[static_cast<std::size_t>(peer)]);
+        });
     return result;
   }
 
