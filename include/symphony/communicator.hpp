@@ -477,6 +477,85 @@ class basic_communicator {
     return result;
   }
 
+  /// Collective, as MPI_Reduce_scatter_block: every rank passes size() * k elements (the same k
+  /// on every rank; a length that is not a multiple of size() is std::invalid_argument on the
+  /// calling rank, different lengths on different ranks a protocol_error). Block i is elements
+  /// [i k, (i + 1) k). Rank i gets block i reduced element by element over all ranks with `op`: a
+  /// built-in operator (arithmetic E) or a callable E(const E&, const E&), applied in rank order
+  /// (it need not be commutative). E may be any type cereal serializes.
+  /// Recursive halving: log2 p' rounds for p' = the largest power of two <= p (+2 when p is not
+  /// one), every rank sends about m (p' - 1)/p' bytes of its m-byte vector, m more in the pairs
+  /// folded for other p. Commutative operators (the built-in ones, ops::commutative(f)) with
+  /// k * size() * sizeof(E) >= SYMPHONY_REDUCE_SCATTER_LONG_BYTES use a ring: p - 1 rounds,
+  /// m (p - 1)/p bytes per rank for any p.
+  template <class E, class Op>
+  std::vector<E> reduce_scatter(const std::vector<E>& values, Op op) {
+    require_member("reduce_scatter");
+    const auto p = members_.size();
+    if (values.size() % p != 0)
+      throw std::invalid_argument("reduce_scatter: rank " + std::to_string(rank_) + " passed " +
+                                  std::to_string(values.size()) +
+                                  " elements, not a multiple of the size " + std::to_string(p) +
+                                  " of communicator '" + name_ +
+                                  "' (pass size() blocks of the same length)");
+    auto ctx = begin(detail::operation::reduce_scatter, -1);
+    const std::size_t k = values.size() / p;
+    const auto me = static_cast<std::size_t>(rank_);
+    if (p == 1) return values;
+    std::vector<E> work;
+    if (detail::is_commutative_v<Op> &&
+        values.size() * sizeof(E) >= thresholds_.reduce_scatter_long_bytes) {
+      ctx.expect_algorithm(algorithms::algorithm_id::ring);
+      work = values;
+      algorithms::element_buffer<E, Op> buffer(work.data(), work.size(), op);
+      std::vector<std::size_t> offsets(p + 1);
+      for (std::size_t i = 0; i <= p; ++i)
+        offsets[i] = i * k;
+      algorithms::reduce_scatter_ring(ctx, buffer, offsets, algorithms::algorithm_id::ring, 0);
+      return std::vector<E>(
+          std::make_move_iterator(work.begin() + static_cast<std::ptrdiff_t>(me * k)),
+          std::make_move_iterator(work.begin() + static_cast<std::ptrdiff_t>((me + 1) * k)));
+    }
+
+    // Recursive halving leaves virtual rank v with slot reverse_bits(v): lay the blocks out so
+    // that slot holds the blocks of the ranks v stands for.
+    constexpr auto id = algorithms::algorithm_id::recursive_halving;
+    ctx.expect_algorithm(id);
+    const algorithms::folding fold(size());
+    const int slots = fold.virtual_size();
+    const int bits = algorithms::ceil_log2(slots);
+    work.reserve(values.size());
+    std::vector<std::size_t> offsets{0};
+    for (int s = 0; s < slots; ++s) {
+      const int v = algorithms::reverse_bits(s, bits);
+      const auto first = static_cast<std::size_t>(fold.first_rank(v));
+      const auto last = static_cast<std::size_t>(fold.real_rank(v));
+      work.insert(work.end(), values.begin() + static_cast<std::ptrdiff_t>(first * k),
+                  values.begin() + static_cast<std::ptrdiff_t>((last + 1) * k));
+      offsets.push_back(work.size());
+    }
+    algorithms::element_buffer<E, Op> buffer(work.data(), work.size(), op);
+    const auto held = algorithms::reduce_scatter_halving(ctx, buffer, offsets, id);
+    std::vector<E> result(k);
+    const auto block_step = algorithms::make_step(id, 2, 0);
+    if (held.virtual_rank < 0) {  // sat out: the partner sends this rank's block
+      const auto m = ctx.receive(rank_ + 1, block_step);
+      algorithms::element_buffer<E, Op> mine(result.data(), k, op);
+      const std::string problem = mine.assign(0, k, m.data(), m.size());
+      if (!problem.empty()) ctx.fail(rank_ + 1, problem);
+      return result;
+    }
+    auto first = offsets[static_cast<std::size_t>(held.slot)];
+    if (fold.first_rank(held.virtual_rank) != rank_) {  // also holds the partner's block, first
+      const auto bytes = buffer.pack(first, k);
+      ctx.send(rank_ - 1, block_step, bytes.data(), bytes.size());
+      first += k;
+    }
+    std::move(work.begin() + static_cast<std::ptrdiff_t>(first),
+              work.begin() + static_cast<std::ptrdiff_t>(first + k), result.begin());
+    return result;
+  }
+
   /// Collective: every rank passes a vector of its own length and gets the concatenation of all
   /// of them in rank order. E as for gatherv. Algorithms as allgather (Bruck, ring for the long
   /// vectors): ceil(log2 p) rounds for short vectors, every rank receives every other's elements
