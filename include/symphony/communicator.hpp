@@ -44,6 +44,7 @@
 #include "algorithms/reduce_rabenseifner.hpp"
 #include "algorithms/reduce_scatter_halving.hpp"
 #include "algorithms/reduce_scatter_ring.hpp"
+#include "algorithms/scan_prefix_doubling.hpp"
 #include "algorithms/scatter_binomial.hpp"
 #include "algorithms/schedule.hpp"
 #include "algorithms/tuning.hpp"
@@ -554,6 +555,28 @@ class basic_communicator {
     std::move(work.begin() + static_cast<std::ptrdiff_t>(first),
               work.begin() + static_cast<std::ptrdiff_t>(first + k), result.begin());
     return result;
+  }
+
+  /// Collective: rank r gets x0 op x1 op ... op xr (inclusive prefix), with `op` as for
+  /// allreduce (applied in rank order; need not be commutative).
+  /// Recursive doubling of the distance: ceil(log2 p) rounds, every rank sends at most one value
+  /// and computes at most one combination per round.
+  template <class T, class Op>
+  T scan(const T& value, Op op) {
+    auto ctx = begin(detail::operation::scan, -1);
+    ctx.expect_algorithm(algorithms::algorithm_id::prefix_doubling);
+    return *algorithms::scan_prefix_doubling(ctx, T(value), ordered_combine(ctx, op), false);
+  }
+
+  /// Collective: rank r > 0 gets x0 op ... op x(r-1) (exclusive prefix); rank 0, before which
+  /// there is nothing, gets a value-initialized T (MPI leaves it undefined). `op` as for scan.
+  /// The same rounds as scan; ranks combine at most two values per round.
+  template <class T, class Op>
+  T exscan(const T& value, Op op) {
+    auto ctx = begin(detail::operation::exscan, -1);
+    ctx.expect_algorithm(algorithms::algorithm_id::prefix_doubling);
+    auto result = algorithms::scan_prefix_doubling(ctx, T(value), ordered_combine(ctx, op), true);
+    return result ? std::move(*result) : T{};
   }
 
   /// Collective: every rank passes a vector of its own length and gets the concatenation of all

@@ -1,0 +1,62 @@
+// symphony/algorithms/scan_prefix_doubling.hpp: inclusive and exclusive prefix reductions by
+// recursive doubling of the distance (Hillis and Steele, 1986).
+//
+// In round k = 0, 1, ... every rank r sends its partial result, the reduction of ranks
+// [r - 2^k + 1, r] (clipped at 0), to rank r + 2^k and receives rank r - 2^k's, which covers the
+// ranks just before its own, and puts it in front: after ceil(log2 p) rounds rank r holds
+// x0 op x1 op ... op xr. The exclusive result is built alongside from the received parts only.
+// Every combination puts the lower ranks first: the operator need not be commutative.
+// Cost for p ranks and m bytes: ceil(log2 p) rounds, floor(log2 p) message latencies deep (in the
+// last round only ranks that never waited send); in round k the ranks r < p - 2^k send m bytes,
+// and every rank computes at most one combination per round (two for exscan).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+#include "../detail/serialization.hpp"
+#include "context.hpp"
+#include "schedule.hpp"
+
+namespace symphony::algorithms {
+
+/// Returns x0 op ... op x_rank (inclusive) or, with `exclusive`, x0 op ... op x_(rank-1)
+/// (nullopt on rank 0). `combine(acc, later, from)` sets acc = acc op later; acc is always the
+/// value that came from `from`, a lower rank.
+template <class Context, class T, class Combine>
+std::optional<T> scan_prefix_doubling(Context& ctx, T value, Combine&& combine, bool exclusive) {
+  constexpr auto id = algorithm_id::prefix_doubling;
+  const int p = ctx.size();
+  const int me = ctx.rank();
+  std::optional<T> before;  // the reduction of the ranks received from so far (exclusive part)
+  T incoming{};
+  std::uint32_t round = 0;
+  for (int d = 1; d < p; d <<= 1, ++round) {
+    if (me + d < p) {
+      const auto bytes = detail::encode_value(value);
+      ctx.send(me + d, make_step(id, 0, round), bytes.data(), bytes.size());
+    }
+    if (me - d < 0) continue;
+    const auto m = ctx.receive(me - d, make_step(id, 0, round));
+    decode_from(ctx, m, me - d, incoming);
+    if (exclusive) {
+      if (before) {
+        T earlier = incoming;
+        combine(earlier, *before, me - d);
+        before = std::move(earlier);
+      } else {
+        before = incoming;
+      }
+    }
+    // The inclusive partial is needed as the result (scan) or for a later send.
+    if (!exclusive || me + 2 * d < p) {
+      combine(incoming, value, me - d);
+      std::swap(value, incoming);
+    }
+  }
+  if (exclusive) return before;
+  return value;
+}
+
+}  // namespace symphony::algorithms
