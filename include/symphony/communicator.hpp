@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -577,6 +578,82 @@ class basic_communicator {
     ctx.expect_algorithm(algorithms::algorithm_id::prefix_doubling);
     auto result = algorithms::scan_prefix_doubling(ctx, T(value), ordered_combine(ctx, op), true);
     return result ? std::move(*result) : T{};
+  }
+
+  /// Collective: every rank passes a vector of its own length; the root gets the concatenation in
+  /// rank order (rank 0's elements first), the other ranks an empty vector. E is any element type
+  /// (raw bytes when trivially copyable, else cereal). Binomial tree as gather: ceil(log2 p)
+  /// rounds, the root receives every other rank's elements once.
+  template <class E>
+  std::vector<E> gatherv(const std::vector<E>& values, int root = 0) {
+    std::vector<std::size_t> counts;
+    return gatherv(values, counts, root);
+  }
+
+  /// The same; the root's `counts` becomes the number of elements each rank passed (counts[r] from
+  /// rank r: rank r's elements start at counts[0] + ... + counts[r-1]); other ranks' is emptied.
+  template <class E>
+  std::vector<E> gatherv(const std::vector<E>& values, std::vector<std::size_t>& counts,
+                         int root = 0) {
+    auto ctx = begin(detail::operation::gatherv, root);
+    ctx.expect_algorithm(algorithms::algorithm_id::binomial);
+    counts.clear();
+    const auto bytes = detail::encode_value(values);
+    const auto block = algorithms::gather_binomial(ctx, root, bytes.data(), bytes.size());
+    if (rank_ != root) return {};
+    std::vector<detail::segment> segments;
+    if (!detail::split_segments(block.data(), block.size(), members_.size(), segments))
+      ctx.fail(root,
+               "assembled a gatherv block that is not " + std::to_string(size()) + " vectors");
+    std::vector<std::pair<const std::byte*, std::size_t>> views(members_.size());
+    for (std::size_t i = 0; i < segments.size(); ++i)
+      views[(static_cast<std::size_t>(root) + i) % members_.size()] = {segments[i].data,
+                                                                       segments[i].size};
+    return concatenate<E>(ctx, views, counts);
+  }
+
+  /// Collective: the root passes the concatenation of every rank's elements in rank order and
+  /// `counts`, the number of elements for each rank (size() entries summing to values.size(), else
+  /// std::invalid_argument at the root before anything is sent); rank r gets its counts[r]
+  /// elements. Other ranks' `values` and `counts` are ignored (pass {}). Binomial tree as scatter:
+  /// ceil(log2 p) rounds, the root sends every other rank's elements once.
+  template <class E>
+  std::vector<E> scatterv(const std::vector<E>& values, const std::vector<std::size_t>& counts,
+                          int root = 0) {
+    check_rank("scatterv", "root", root);
+    if (rank_ == root) {
+      if (counts.size() != members_.size())
+        throw std::invalid_argument("scatterv: root " + std::to_string(root) + " passed " +
+                                    std::to_string(counts.size()) + " counts to communicator '" +
+                                    name_ + "' of size " + std::to_string(size()) +
+                                    " (pass one count per rank)");
+      const auto total = std::accumulate(counts.begin(), counts.end(), std::size_t{0});
+      if (total != values.size())
+        throw std::invalid_argument("scatterv: root " + std::to_string(root) +
+                                    "'s counts add up to " + std::to_string(total) +
+                                    " but it passed " + std::to_string(values.size()) +
+                                    " elements");
+    }
+    auto ctx = begin(detail::operation::scatterv, root);
+    ctx.expect_algorithm(algorithms::algorithm_id::binomial);
+    std::vector<std::byte> block;
+    if (rank_ == root) {
+      std::vector<std::size_t> starts(members_.size() + 1, 0);
+      for (std::size_t r = 0; r < members_.size(); ++r)
+        starts[r + 1] = starts[r] + counts[r];
+      for (int i = 0; i < size(); ++i) {
+        const auto r = static_cast<std::size_t>((root + i) % size());
+        const auto bytes = algorithms::encode_elements(values.data() + starts[r], counts[r]);
+        detail::append_segment(block, bytes.data(), bytes.size());
+      }
+    }
+    std::vector<E> result;
+    algorithms::scatter_binomial(
+        ctx, root, block.data(), block.size(), [&](const std::byte* data, std::size_t n) {
+          const std::string problem = detail::decode_value(data, n, result);
+          if (!problem.empty()) ctx.fail(root, "sent " + problem);
+        });
+    return result;
   }
 
   /// Collective: every rank passes a vector of its own length and gets the concatenation of all
