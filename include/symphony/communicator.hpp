@@ -5,10 +5,25 @@
 // (see config.hpp). The transport is a template parameter (transport/transport.hpp), so the same
 // code runs over in-process threads (threads.hpp) or a simulator.
 //
-// Collective operations (broadcast, reduce, gather, scatter, barrier) must be called by every
+// Collective operations (broadcast, reduce, gather, scatter, barrier, allreduce, allgather,
+// alltoall, reduce_scatter, scan, exscan, gatherv, scatterv, allgatherv) must be called by every
 // rank of the communicator, in the same order, with the same root. Point-to-point send/recv pair
 // up by (source, tag) and arrive in the order they were sent. A communicator is used by one thread
 // at a time.
+//
+// Algorithms: each collective picks its algorithm from the message size and the number of ranks
+// (algorithms/: one file per algorithm, with its cost). Short messages take the algorithm with
+// the fewest rounds (binomial tree, recursive doubling, Bruck), long ones the algorithm that moves
+// the fewest bytes (scatter + allgather, Rabenseifner, ring). The thresholds are read from the
+// environment when a communicator is made (a malformed one is a config_error naming it):
+//
+//   SYMPHONY_BCAST_LONG_BYTES           broadcast       default 512K
+//   SYMPHONY_REDUCE_LONG_BYTES          reduce          default 64K  (vectors, built-in ops)
+//   SYMPHONY_ALLREDUCE_LONG_BYTES       allreduce       default 64K  (vectors, built-in ops)
+//   SYMPHONY_ALLGATHER_LONG_BYTES       allgather(v)    default 128K (size() x one value)
+//   SYMPHONY_REDUCE_SCATTER_LONG_BYTES  reduce_scatter  default 64K  (commutative ops)
+//
+// and can be replaced per communicator with set_thresholds(); see algorithms/tuning.hpp.
 //
 // Value types: trivially copyable types and std::vector / std::basic_string of them travel as raw
 // bytes; anything cereal can serialize (std::map, std::vector<std::string>, structs with a
