@@ -60,6 +60,7 @@
 #include <symphony/bootstrap/detect.hpp>
 
 #include "bench_common.hpp"
+#include "foreign_ops.hpp"
 
 #if !GLOO_HAVE_TRANSPORT_TCP
 #error "gloo-bench needs Gloo built with its TCP transport (GLOO_HAVE_TRANSPORT_TCP)"
@@ -424,13 +425,21 @@ int main(int argc, char** argv) {
                           "number of ranks" +
                               job_size,
                           /*quiet=*/false});
+    // An --ops list shared with the other harnesses may name what only they measure.
+    const bool named = !o.ops.empty();
+    bench::drop_foreign_ops(o,
+                            {{"scan", "Gloo has no scan"},
+                             {"exscan", "Gloo has no exclusive scan"},
+                             {"zmq_pingpong", "raw ZeroMQ, measured by symphony-bench"}},
+                            rank == 0);
     std::string kept;
-    for (const auto* op : bench::select(table, o)) {
+    for (const auto* op : named && o.ops.empty() ? std::vector<const bench::operation*>{}
+                                                 : bench::select(table, o)) {
       const auto found = std::find_if(excluded.begin(), excluded.end(),
                                       [&](const exclusion& e) { return e.op == op->name; });
       if (found == excluded.end()) {
         kept += (kept.empty() ? "" : ",") + op->name;
-      } else if (rank == 0 && !(found->quiet && o.ops.empty())) {
+      } else if (rank == 0 && !(found->quiet && !named)) {
         std::printf("# %s skipped: %s\n", op->name.c_str(), found->why.c_str());
       }
     }
