@@ -18,7 +18,7 @@
 #
 # Environment: BUILD_DIR (default: build), RANKS (default: "2 4"), BENCH_ARGS (extra options for
 # every harness, e.g. "--max-bytes 65536 --reps 3" for a quick look), MPIRUN (default: the
-# mpiexec CMake found for the MPI that mpi-bench was built against, else mpirun), GLOO_ALGORITHMS
+# launcher of the MPI mpi-bench links, mpirun.openmpi or mpiexec.mpich, else mpirun), GLOO_ALGORITHMS
 # (default: "ring ring_chunked halving_doubling bcube"; empty: gloo::allreduce only).
 set -eu
 
@@ -35,10 +35,14 @@ gbench=$build/bench/gloo-bench
 [ -x "$run" ] || { echo "compare.sh: $run not found; build first (BUILD_DIR=$build)" >&2; exit 2; }
 
 # The launcher must belong to the MPI mpi-bench links: with both Open MPI and MPICH installed,
-# `mpirun` on PATH may be the other one. CMake's FindMPI recorded the matching mpiexec.
+# `mpirun` on PATH is whichever the alternatives chose. Debian names each one's own launcher.
 mpirun=${MPIRUN:-}
-if [ -z "$mpirun" ] && [ -f "$build/CMakeCache.txt" ]; then
-  mpirun=$(sed -n 's/^MPIEXEC_EXECUTABLE:FILEPATH=//p' "$build/CMakeCache.txt")
+if [ -z "$mpirun" ] && [ -x "$mbench" ]; then
+  case $(ldd "$mbench" 2> /dev/null) in
+  *libmpich*) mpirun=mpiexec.mpich ;;
+  *libmpi.so*) mpirun=mpirun.openmpi ;;
+  esac
+  command -v "$mpirun" > /dev/null 2>&1 || mpirun=""
 fi
 mpirun=${mpirun:-mpirun}
 mkdir -p "$out"

@@ -64,6 +64,14 @@ mpi)
   if [ -z "$bench" ] || [ ! -x "$bench" ]; then
     skip "mpi-bench was not built: CMake found no MPI (Debian: libopenmpi-dev openmpi-bin)"
   fi
+  # With Open MPI and MPICH both installed, mpiexec is whichever the alternatives chose, maybe not
+  # the MPI mpi-bench links (each rank would then be a job of 1): prefer the matching launcher.
+  case $(ldd "$bench" 2> /dev/null) in
+  *libmpich*) own=mpiexec.mpich ;;
+  *libmpi.so*) own=mpirun.openmpi ;;
+  *) own="" ;;
+  esac
+  if [ -n "$own" ] && command -v "$own" > /dev/null 2>&1; then launcher=$own; fi
   if [ -z "$launcher" ] || ! command -v "$launcher" > /dev/null 2>&1; then
     skip "no mpiexec found (Debian: openmpi-bin)"
   fi
