@@ -184,11 +184,11 @@ TEST_CASE("recursive doubling: log2 p' rounds (+1 or 2 when p is not a power of 
 }
 
 TEST_CASE("Rabenseifner allreduce: 2 log2 p' rounds (+2), 2m(p'-1)/p' bytes per virtual rank") {
-  const std::size_t n = 64 * 3 * 5 * 7;  // divisible by every p' <= 64
+  constexpr std::size_t n = 64 * 3 * 5 * 7;  // divisible by every p' <= 64
   const std::size_t m = n * sizeof(double);
   for (int p = 1; p <= 20; ++p) {
     CAPTURE(p);
-    const auto stats = simulate(p, [p, n](sim_context& ctx) {
+    const auto stats = simulate(p, [p](sim_context& ctx) {
       auto v = values_of(ctx.rank(), n);
       alg::element_buffer<double, symphony::ops::sum_t> buffer(v.data(), v.size(),
                                                                symphony::ops::sum);
@@ -210,11 +210,11 @@ TEST_CASE("Rabenseifner allreduce: 2 log2 p' rounds (+2), 2m(p'-1)/p' bytes per 
 }
 
 TEST_CASE("ring allreduce: 2(p-1) rounds, 2m(p-1)/p bytes per rank") {
-  const std::size_t n = 2 * 3 * 4 * 5 * 7 * 9 * 11;
+  constexpr std::size_t n = 2 * 3 * 4 * 5 * 7 * 9 * 11;
   const std::size_t m = n * sizeof(double);
   for (const int p : {1, 2, 3, 5, 6, 7, 9, 11}) {
     CAPTURE(p);
-    const auto stats = simulate(p, [p, n](sim_context& ctx) {
+    const auto stats = simulate(p, [p](sim_context& ctx) {
       auto v = values_of(ctx.rank(), n);
       alg::element_buffer<double, symphony::ops::sum_t> buffer(v.data(), v.size(),
                                                                symphony::ops::sum);
@@ -228,13 +228,13 @@ TEST_CASE("ring allreduce: 2(p-1) rounds, 2m(p-1)/p bytes per rank") {
 }
 
 TEST_CASE("Rabenseifner reduce: at most 2 log2 p' + 2 rounds, the root receives about 2m") {
-  const std::size_t n = 64 * 3 * 5 * 7;
+  constexpr std::size_t n = 64 * 3 * 5 * 7;
   const std::size_t m = n * sizeof(double);
   for (int p = 1; p <= 12; ++p)
     for (int root = 0; root < p; ++root) {
       CAPTURE(p);
       CAPTURE(root);
-      const auto stats = simulate(p, [p, n, root](sim_context& ctx) {
+      const auto stats = simulate(p, [p, root](sim_context& ctx) {
         auto v = values_of(ctx.rank(), n);
         alg::element_buffer<double, symphony::ops::sum_t> buffer(v.data(), v.size(),
                                                                  symphony::ops::sum);
@@ -286,8 +286,8 @@ TEST_CASE("scatter + allgather broadcast: every non-root receives m bytes once, 
 TEST_CASE("Bruck allgather: ceil(log2 p) rounds; ring allgather: p - 1 rounds; both (p-1) values") {
   for (int p = 1; p <= 20; ++p) {
     CAPTURE(p);
-    const std::size_t m = 24;
-    const auto bruck = simulate(p, [p, m](sim_context& ctx) {
+    constexpr std::size_t m = 24;
+    const auto bruck = simulate(p, [p](sim_context& ctx) {
       std::vector<std::byte> block;
       const std::vector<std::byte> own(m, std::byte{static_cast<unsigned char>(ctx.rank())});
       symphony::detail::append_segment(block, own.data(), own.size());
@@ -305,7 +305,7 @@ TEST_CASE("Bruck allgather: ceil(log2 p) rounds; ring allgather: p - 1 rounds; b
     for (const auto& c : bruck)
       CHECK(c.bytes_sent == static_cast<std::size_t>(p - 1) * (m + 8));
 
-    const auto ring = simulate(p, [p, m](sim_context& ctx) {
+    const auto ring = simulate(p, [p](sim_context& ctx) {
       const std::vector<std::byte> own(m, std::byte{static_cast<unsigned char>(ctx.rank())});
       std::vector<int> seen;
       alg::allgather_ring(ctx, own.data(), own.size(),
@@ -324,12 +324,12 @@ TEST_CASE("Bruck allgather: ceil(log2 p) rounds; ring allgather: p - 1 rounds; b
 }
 
 TEST_CASE("reduce-scatter: halving in log2 p' rounds (+1), ring in p - 1, both m(p-1)/p bytes") {
-  const std::size_t k = 6;
+  constexpr std::size_t k = 6;
   for (int p = 1; p <= 17; ++p) {
     CAPTURE(p);
     const std::size_t n = k * static_cast<std::size_t>(p);
     const std::size_t m = n * sizeof(double);
-    const auto ring = simulate(p, [p, n, k](sim_context& ctx) {
+    const auto ring = simulate(p, [p, n](sim_context& ctx) {
       auto v = values_of(ctx.rank(), n);
       alg::element_buffer<double, symphony::ops::sum_t> buffer(v.data(), v.size(),
                                                                symphony::ops::sum);
