@@ -123,7 +123,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 template <class Error>
 void expect_failure(fake_pmi_options options, const std::vector<std::string>& fragments,
                     const std::function<void(pmi_client&)>& body = {},
-                    std::chrono::milliseconds timeout = 5s) {
+                    std::chrono::milliseconds timeout = 30s) {
   options.size = 1;
   fake_pmi_server server(options);
   auto lookup = fd_environment(server, 1)(0);
@@ -217,7 +217,7 @@ TEST_CASE("allgather over PMI_FD: 4 ranks, awkward values, one piece each") {
   fake_pmi_options options;
   options.size = 4;
   fake_pmi_server server(options);
-  auto outcomes = run_ranks(4, fd_environment(server, 4), 5s, [](pmi_client& c, outcome& out) {
+  auto outcomes = run_ranks(4, fd_environment(server, 4), 30s, [](pmi_client& c, outcome& out) {
     CHECK(c.kvsname() == "kvs_fake_42");
     CHECK(c.limits().vallen_max == 1024);
     CHECK(c.connection().rfind("PMI_FD=", 0) == 0);
@@ -243,7 +243,7 @@ TEST_CASE("allgather splits values longer than vallen_max over several keys") {
   options.vallen_max = 64;  // the server refuses longer values, so splitting is checked
   fake_pmi_server server(options);
   auto value_of = [](int r) { return awkward_value(r, 1000 + static_cast<std::size_t>(r) * 300); };
-  auto outcomes = run_ranks(3, fd_environment(server, 3), 5s, [&](pmi_client& c, outcome& out) {
+  auto outcomes = run_ranks(3, fd_environment(server, 3), 30s, [&](pmi_client& c, outcome& out) {
     out.tables.push_back(c.allgather(value_of(c.rank())));
     out.tables.push_back(c.allgather(""));  // a second call: fresh keys, and an empty value
   });
@@ -271,7 +271,7 @@ TEST_CASE("long KVS names and large vallen_max: every request stays within 1024 
   options.vallen_max = 100000;  // only the line limit bounds a piece
   fake_pmi_server server(options);  // closes the connection on a longer line
   auto value_of = [](int r) { return awkward_value(r, 3000); };
-  auto outcomes = run_ranks(2, fd_environment(server, 2), 5s, [&](pmi_client& c, outcome& out) {
+  auto outcomes = run_ranks(2, fd_environment(server, 2), 30s, [&](pmi_client& c, outcome& out) {
     out.tables.push_back(c.allgather(value_of(c.rank())));
   });
   check_tables(outcomes, value_of);
@@ -283,7 +283,7 @@ TEST_CASE("put, fence and get pass values through as they are") {
   fake_pmi_options options;
   options.size = 3;
   fake_pmi_server server(options);
-  auto outcomes = run_ranks(3, fd_environment(server, 3), 5s, [](pmi_client& c, outcome& out) {
+  auto outcomes = run_ranks(3, fd_environment(server, 3), 30s, [](pmi_client& c, outcome& out) {
     c.put("mykey-" + std::to_string(c.rank()), "v" + std::to_string(c.rank() * 11));
     c.fence();
     std::vector<std::string> seen;
@@ -321,7 +321,7 @@ TEST_CASE("PMI_PORT with PMI_ID: rank and size come from the server, not the env
     return environment({{"PMI_PORT", host + ":" + std::to_string(server.port())},
                         {"PMI_ID", std::to_string(id)}});
   };
-  auto outcomes = run_ranks(4, env_of, 5s, [](pmi_client& c, outcome& out) {
+  auto outcomes = run_ranks(4, env_of, 30s, [](pmi_client& c, outcome& out) {
     CHECK(c.connection().find("PMI_ID=") != std::string::npos);
     out.tables.push_back(c.allgather(awkward_value(c.rank(), 1500)));
   });
@@ -433,7 +433,7 @@ TEST_CASE("answers that do not fit the protocol: protocol_error quoting them") {
   for (const char* corrupt : {"garbage", "2:900:abc", "1:3:%zz"}) {
     options.corrupt_value = corrupt;
     fake_pmi_server server(options);
-    auto outcomes = run_ranks(2, fd_environment(server, 2), 5s, [](pmi_client& c, outcome& out) {
+    auto outcomes = run_ranks(2, fd_environment(server, 2), 30s, [](pmi_client& c, outcome& out) {
       out.tables.push_back(c.allgather("v" + std::to_string(c.rank())));
     });
     INFO("corrupt value ", corrupt, ": ", outcomes[0].error);
