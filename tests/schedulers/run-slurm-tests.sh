@@ -113,7 +113,17 @@ work=$(readlink -f "$work"); cd "$work" || exit 1
 if [ "$(id -u)" = 0 ]; then
   t=$(now_ms)
   held=1   # from here on, release even if the start fails half-way
-  SLURM_LOCAL_TIMEOUT=30 bash "$here/slurm-up.sh" --hold $$ || { echo "FAILED: slurm-up.sh could not bring Slurm up"; exit 1; }
+  TMPDIR_SLURM_UP_LOG=$(mktemp)
+  if ! SLURM_LOCAL_TIMEOUT=30 bash "$here/slurm-up.sh" --hold $$ 2>&1 | tee "$TMPDIR_SLURM_UP_LOG"; then
+    # slurmd needs the kernel's cgroup hierarchy; a chroot or a bare container may not offer a
+    # usable one. That is the machine's limit, not symphony's: say so and skip.
+    if grep -qE 'cgroup|^[0-9]+:[a-z_,]*:/' "$TMPDIR_SLURM_UP_LOG"; then
+      echo "SKIPPED: slurmd cannot start here: no usable cgroup hierarchy (a chroot or container?)"
+      exit 77
+    fi
+    echo "FAILED: slurm-up.sh could not bring Slurm up"
+    exit 1
+  fi
   echo "slurm up: $(($(now_ms) - t)) ms"
 fi
 echo "Slurm $(sinfo -V | cut -d' ' -f2), node $(sinfo -h -o '%n %T %c CPUs' | head -1)"
