@@ -73,9 +73,8 @@ TEST_CASE("SYMPHONY_ROOT: a rendezvous there, listening on a free port and an ip
 }
 
 TEST_CASE("SYMPHONY_ROOT wins over every launcher's own way") {
-  auto env = assignments({});
-  for (const auto& [name, value] : read_tasks("slurm-srun-n4.added.txt")[2])
-    env[name] = value;
+  // Copied out of the vector first: a range-for over an element of a temporary would dangle.
+  auto env = read_tasks("slurm-srun-n4.added.txt")[2];
   env["SYMPHONY_ROOT"] = "10.1.2.3:4000";
   const auto p = plan(env);
   CHECK(p.method == exchange_method::root);
