@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
                "symphony-sim"};
   app.set_version_flag("--version", SYMPHONY_VERSION_STRING);
   symphony::sim::experiment e;
+  bool list = false;
   double rate = 0;
   double receive_rate = 0;
   std::string model = "fair-share";
@@ -98,17 +99,18 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(at_least(0, false));
   app.add_flag("--quiet,-q", quiet, "print only the time");
-  bool list = false;
   app.add_flag("--list", list, "list every operation's algorithms and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error);
-  }
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--list") list = true;  // needs none of the required flags
   if (list) {
     for (const auto& op : symphony::sim::operations())
       std::cout << op << ": " << joined(symphony::sim::algorithms(op)) << "\n";
     return 0;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
   }
   e.net.send_rate = rate;
   e.net.receive_rate = receive_rate > 0 ? receive_rate : rate;
@@ -132,7 +134,9 @@ int main(int argc, char** argv) {
     std::printf("%.9g\n", out.run.time);
     return 0;
   } catch (const std::invalid_argument& error) {
-    std::cerr << "symphony-sim: --" << error.what() << "\n";
+    // simulate() names the field; here the field is a flag
+    const std::string what = error.what();
+    std::cerr << "symphony-sim: " << (what.rfind("sim::", 0) == 0 ? "" : "--") << what << "\n";
     return 2;
   } catch (const std::exception& error) {
     std::cerr << "symphony-sim: " << error.what() << "\n";

@@ -154,11 +154,13 @@ charged_operator<Op> charged(const Op& /*op*/) {
 /// messages, like the dist-sys reference algorithms in symphony/sim/). If a rank throws, the
 /// others stop at once with a symphony::error naming it, and run rethrows the first exception;
 /// a deadlock (every live rank waiting, no message in flight) is a symphony::error naming the
-/// waiting ranks. `timeout` bounds every real-time wait (a rank that computes forever).
+/// waiting ranks, so a communication hang cannot go unnoticed. `timeout` bounds each real-time
+/// wait of the communicator; by default there is none, because a long simulation may keep a rank
+/// waiting for its turn longer than any fixed limit (the deadlock check replaces it).
 /// Throws std::invalid_argument for ranks < 1 or a network field out of range.
 template <class Fn>
 result run(int ranks, const network& net, Fn&& fn,
-           std::chrono::milliseconds timeout = default_timeout) {
+           std::chrono::milliseconds timeout = wait_forever) {
   if (ranks < 1)
     throw std::invalid_argument("sim::run: ranks = " + std::to_string(ranks) + " (need >= 1)");
   net.validate();
