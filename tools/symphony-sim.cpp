@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "symphony/sim/experiment.hpp"
@@ -31,8 +32,10 @@ std::string joined(const std::vector<std::string>& items) {
 
 // A number at least `low` (and above it unless `inclusive`), finite; the message names the flag.
 CLI::Validator at_least(double low, bool inclusive) {
+  std::ostringstream bound;
+  bound << (inclusive ? ">= " : "> ") << low;
   return CLI::Validator(
-      [low, inclusive](std::string& text) -> std::string {
+      [low, inclusive, bound = bound.str()](std::string& text) -> std::string {
         double v = 0;
         std::size_t used = 0;
         try {
@@ -43,10 +46,10 @@ CLI::Validator at_least(double low, bool inclusive) {
         if (used != text.size()) return "'" + text + "' is not a number";
         if (!(v < 1e308)) return "'" + text + "' is not finite";
         if (inclusive ? v < low : v <= low)
-          return "'" + text + "' must be " + (inclusive ? ">= " : "> ") + std::to_string(low);
+          return "'" + text + "' must be " + bound;
         return {};
       },
-      inclusive ? ">= " + std::to_string(low) : "> " + std::to_string(low));
+      bound.str());
 }
 
 }  // namespace
@@ -83,9 +86,10 @@ int main(int argc, char** argv) {
   app.add_option("--op", e.op, "collective: " + joined(symphony::sim::operations()))
       ->capture_default_str()
       ->check(CLI::IsMember(symphony::sim::operations()));
-  app.add_option("--model", model, "network sharing: fair-share (dist-sys) or independent")
+  app.add_option("--model", model,
+                 "network sharing: fair-share (dist-sys), fair-share-after-latency or independent")
       ->capture_default_str()
-      ->check(CLI::IsMember({"fair-share", "independent"}));
+      ->check(CLI::IsMember({"fair-share", "fair-share-after-latency", "independent"}));
   app.add_option("--reduce-cost", e.net.reduce_cost,
                  "virtual seconds per element per vector combined")
       ->capture_default_str()
@@ -115,7 +119,9 @@ int main(int argc, char** argv) {
   e.net.send_rate = rate;
   e.net.receive_rate = receive_rate > 0 ? receive_rate : rate;
   e.net.model = model == "independent" ? symphony::sim::sharing::independent
-                                       : symphony::sim::sharing::fair_share;
+                 : model == "fair-share-after-latency"
+                     ? symphony::sim::sharing::fair_share_after_latency
+                     : symphony::sim::sharing::fair_share;
   try {
     const auto start = std::chrono::steady_clock::now();
     const auto out = symphony::sim::simulate(e);

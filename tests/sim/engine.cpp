@@ -88,6 +88,39 @@ TEST_CASE("fair share: messages on one edge share it, and rates rise when one fi
   CHECK(r.bytes == doctest::Approx(400));
 }
 
+TEST_CASE("a message in its latency phase takes a share in dist-sys's model only") {
+  // 1000 bytes at t = 0 (latency to 0.5, alone it would be done at 1.5); 100 bytes on the same
+  // edge at t = 1.0. dist-sys: both share from 1.0 (the second still in latency), so the second
+  // arrives at 1.7 and the first at 1.85. After-latency: the first drains alone until 1.5, the
+  // second starts then and arrives at 1.6.
+  const auto arrivals = [](sim::sharing model) {
+    std::vector<std::pair<int, double>> got;
+    sim::run(2, slow_net(model), [&](symphony::sim_transport& t) {
+      if (t.rank() == 0) {
+        t.send_sized(1, tagged(1), nullptr, 0, 1000);
+        sim::compute(1.0);
+        t.send_sized(1, tagged(2), nullptr, 0, 100);
+        return;
+      }
+      for (int i = 0; i < 2; ++i) {
+        const int tag = t.receive(symphony::detail::deadline::max())->header().tag;
+        got.emplace_back(tag, sim::now());
+      }
+    });
+    return got;
+  };
+  const auto dist_sys = arrivals(sim::sharing::fair_share);
+  CHECK(dist_sys[0].first == 2);
+  CHECK(dist_sys[0].second == doctest::Approx(1.7));
+  CHECK(dist_sys[1].first == 1);
+  CHECK(dist_sys[1].second == doctest::Approx(1.85));
+  const auto after = arrivals(sim::sharing::fair_share_after_latency);
+  CHECK(after[0].first == 1);
+  CHECK(after[0].second == doctest::Approx(1.5));
+  CHECK(after[1].first == 2);
+  CHECK(after[1].second == doctest::Approx(1.6));
+}
+
 TEST_CASE("sim::compute costs virtual time, real computation does not") {
   const auto r = sim::run(2, slow_net(), [](symphony::sim_transport& t) {
     if (t.rank() == 0) {

@@ -202,7 +202,13 @@ class sim_engine {
   bool advance() {
     const double inf = std::numeric_limits<double>::infinity();
     const double eta = flows_.empty() ? inf : flows_.next_eta();
+    const double change = flows_.empty() ? inf : flows_.next_rate_change();
     const double timer_at = timers_.empty() ? inf : timers_.top().at;
+    if (change < eta && now_ + change < timer_at) {  // only rates change: nobody wakes
+      flows_.advance(change);
+      now_ += change;
+      return true;
+    }
     if (eta == inf && timer_at == inf) {
       std::string waiting;
       for (int r = 0; r < size(); ++r)

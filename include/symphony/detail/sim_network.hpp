@@ -24,6 +24,11 @@ enum class sharing {
   /// included), a destination whose incoming total exceeds its receive rate scales its column
   /// down proportionally, and messages on one edge share that edge's rate equally.
   fair_share,
+  /// The same sharing, but a message takes no share while in its latency phase (the latency is
+  /// propagation, not NIC time): only messages whose bytes are moving count. dist-sys's model
+  /// lets a message that has not started steal half an edge, which slows pipelined algorithms
+  /// (rings) whose sends overlap by a few microseconds.
+  fair_share_after_latency,
   /// No contention (the Hockney / alpha-beta model): every message takes latency + size / rate,
   /// however many are in flight.
   independent,
@@ -104,6 +109,16 @@ class sim_flows {
     return best;
   }
 
+  /// Seconds until a message leaves its latency phase, when that changes rates (only under
+  /// fair_share_after_latency); infinity otherwise.
+  double next_rate_change() const {
+    double best = std::numeric_limits<double>::infinity();
+    if (net_.model != sim::sharing::fair_share_after_latency) return best;
+    for (const auto& f : flows_)
+      if (f.latency_left > 0) best = std::min(best, f.latency_left);
+    return best;
+  }
+
   /// Lets `dt` seconds pass and removes the flows whose ETA was the earliest, `eta` (as
   /// next_eta() returned), in send order. Flows that finish within a relative 1e-12 of it finish
   /// with it, so rounding never splits one instant into two.
@@ -127,11 +142,12 @@ class sim_flows {
     return done;
   }
 
-  /// Lets `dt` seconds pass with no delivery (a timer fires first).
+  /// Lets `dt` seconds pass with no delivery (a timer fires first, or a latency phase ends).
   void advance(double dt) {
     if (dirty_) assign_rates();
     for (auto& f : flows_)
       f.advance(dt);
+    if (net_.model == sim::sharing::fair_share_after_latency) dirty_ = true;
   }
 
  private:
@@ -144,9 +160,15 @@ class sim_flows {
       return;
     }
     // Edges in use, sorted by (source, destination), with the number of flows on each.
-    order_.resize(flows_.size());
-    for (std::size_t i = 0; i < flows_.size(); ++i)
-      order_[i] = i;
+    const bool skip_latency = net_.model == sim::sharing::fair_share_after_latency;
+    order_.clear();
+    for (std::size_t i = 0; i < flows_.size(); ++i) {
+      if (skip_latency && flows_[i].latency_left > 0) {
+        flows_[i].rate = net_.send_rate;  // moves no bytes yet; its real rate comes later
+        continue;
+      }
+      order_.push_back(i);
+    }
     std::sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) {
       const auto& x = flows_[a];
       const auto& y = flows_[b];
