@@ -45,8 +45,7 @@ CLI::Validator at_least(double low, bool inclusive) {
         }
         if (used != text.size()) return "'" + text + "' is not a number";
         if (!(v < 1e308)) return "'" + text + "' is not finite";
-        if (inclusive ? v < low : v <= low)
-          return "'" + text + "' must be " + bound;
+        if (inclusive ? v < low : v <= low) return "'" + text + "' must be " + bound;
         return {};
       },
       bound.str());
@@ -55,9 +54,10 @@ CLI::Validator at_least(double low, bool inclusive) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Simulates a collective on N ranks in virtual time and prints its completion time "
-               "(seconds) as the last line.",
-               "symphony-sim"};
+  CLI::App app{
+      "Simulates a collective on N ranks in virtual time and prints its completion time "
+      "(seconds) as the last line.",
+      "symphony-sim"};
   app.set_version_flag("--version", SYMPHONY_VERSION_STRING);
   symphony::sim::experiment e;
   bool list = false;
@@ -119,9 +119,9 @@ int main(int argc, char** argv) {
   e.net.send_rate = rate;
   e.net.receive_rate = receive_rate > 0 ? receive_rate : rate;
   e.net.model = model == "independent" ? symphony::sim::sharing::independent
-                 : model == "fair-share-after-latency"
-                     ? symphony::sim::sharing::fair_share_after_latency
-                     : symphony::sim::sharing::fair_share;
+                : model == "fair-share-after-latency"
+                    ? symphony::sim::sharing::fair_share_after_latency
+                    : symphony::sim::sharing::fair_share;
   try {
     const auto start = std::chrono::steady_clock::now();
     const auto out = symphony::sim::simulate(e);
@@ -131,8 +131,9 @@ int main(int argc, char** argv) {
       std::printf("op %s, algorithm %s, %d nodes, latency %g s, rate %g B/s, %zu elements\n",
                   e.op.c_str(), e.algorithm.c_str(), e.nodes, e.net.latency, e.net.send_rate,
                   e.elements);
-      std::printf("messages %llu, bytes %.6g, results %s", static_cast<unsigned long long>(
-                      out.run.messages), out.run.bytes, out.checked ? "checked" : "not held");
+      std::printf("messages %llu, bytes %.6g, results %s",
+                  static_cast<unsigned long long>(out.run.messages), out.run.bytes,
+                  out.checked ? "checked" : "not held");
       if (out.scale != 1)
         std::printf(" (%zu real doubles per rank, scale %g)", out.real_elements, out.scale);
       std::printf(", wall %.3f s\n", wall);

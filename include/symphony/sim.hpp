@@ -100,10 +100,10 @@ using communicator = basic_communicator<sim_transport>;
 
 /// What a simulated run measured.
 struct result {
-  double time = 0;                    ///< virtual seconds until the last rank returned
-  std::vector<double> finish_times;   ///< per rank: virtual seconds when its function returned
-  std::uint64_t messages = 0;         ///< messages sent
-  double bytes = 0;                   ///< bytes sent on the simulated network
+  double time = 0;                   ///< virtual seconds until the last rank returned
+  std::vector<double> finish_times;  ///< per rank: virtual seconds when its function returned
+  std::uint64_t messages = 0;        ///< messages sent
+  double bytes = 0;                  ///< bytes sent on the simulated network
 };
 
 /// Inside a simulated rank: lets `seconds` of virtual time pass for this rank as if it computed

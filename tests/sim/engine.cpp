@@ -33,15 +33,16 @@ symphony::detail::header tagged(int tag) {
 // message per sender. Returns each rank's finish time.
 std::vector<double> exchange(const sim::network& net, int ranks,
                              const std::vector<std::pair<int, int>>& edges, double bytes) {
-  return sim::run(ranks, net, [&](symphony::sim_transport& t) {
-           int expected = 0;
-           for (const auto& [from, to] : edges) {
-             if (from == t.rank()) t.send_sized(to, tagged(0), nullptr, 0, bytes);
-             if (to == t.rank()) ++expected;
-           }
-           for (int i = 0; i < expected; ++i)
-             t.receive(symphony::detail::deadline::max());
-         })
+  return sim::run(ranks, net,
+                  [&](symphony::sim_transport& t) {
+                    int expected = 0;
+                    for (const auto& [from, to] : edges) {
+                      if (from == t.rank()) t.send_sized(to, tagged(0), nullptr, 0, bytes);
+                      if (to == t.rank()) ++expected;
+                    }
+                    for (int i = 0; i < expected; ++i)
+                      t.receive(symphony::detail::deadline::max());
+                  })
       .finish_times;
 }
 
@@ -230,6 +231,5 @@ TEST_CASE("bad arguments name the culprit") {
                        std::invalid_argument);
   e.algorithm = "auto";
   e.op = "allsort";
-  CHECK_THROWS_WITH_AS(sim::simulate(e), doctest::Contains("op 'allsort'"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(sim::simulate(e), doctest::Contains("op 'allsort'"), std::invalid_argument);
 }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../transport/thread_transport.hpp"
 #include "../transport/transport.hpp"
 #include "sim_network.hpp"
 #include "wire.hpp"
@@ -31,14 +32,9 @@
 namespace symphony::detail {
 
 /// A delivered message: the header and the payload bytes that were really sent (a message sent
-/// with a larger size on the wire, see sim_engine::send, still carries only these).
-struct sim_message {
-  detail::header header_;
-  std::vector<std::byte> payload;
-  const detail::header& header() const { return header_; }
-  const std::byte* data() const { return payload.data(); }
-  std::size_t size() const { return payload.size(); }
-};
+/// with a larger size on the wire, see sim_engine::send, still carries only these). The same as
+/// the in-process transport's.
+using sim_message = thread_hub::message;
 
 class sim_engine {
  public:
@@ -124,8 +120,8 @@ class sim_engine {
     s.st = state::done;
     s.finished_at = now_;
     if (failure_.empty())
-      failure_ = "rank " + std::to_string(me) + " failed at virtual time " + seconds(now_) +
-                 ": " + what;
+      failure_ =
+          "rank " + std::to_string(me) + " failed at virtual time " + seconds(now_) + ": " + what;
     wake_all();
   }
 
@@ -150,9 +146,7 @@ class sim_engine {
     double at;
     std::uint64_t sequence;
     int rank;
-    bool operator>(const timer& o) const {
-      return at != o.at ? at > o.at : sequence > o.sequence;
-    }
+    bool operator>(const timer& o) const { return at != o.at ? at > o.at : sequence > o.sequence; }
   };
 
   rank_slot& slot(int r) { return ranks_[static_cast<std::size_t>(r)]; }

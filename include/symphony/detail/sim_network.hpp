@@ -36,12 +36,12 @@ enum class sharing {
 
 /// The network: one latency and one NIC rate for every rank.
 struct network {
-  double latency = 10e-6;         ///< seconds before a message's first byte moves
-  double send_rate = 10e9;        ///< bytes per second one rank can send, over all destinations
-  double receive_rate = 10e9;     ///< bytes per second one rank can receive, from all sources
+  double latency = 10e-6;      ///< seconds before a message's first byte moves
+  double send_rate = 10e9;     ///< bytes per second one rank can send, over all destinations
+  double receive_rate = 10e9;  ///< bytes per second one rank can receive, from all sources
   sharing model = sharing::fair_share;
-  double reduce_cost = 1e-9;      ///< virtual seconds per element per vector combined
-  double byte_scale = 1;          ///< every payload byte counts as this many (see sim::options)
+  double reduce_cost = 1e-9;  ///< virtual seconds per element per vector combined
+  double byte_scale = 1;      ///< every payload byte counts as this many (see sim::options)
 
   /// Throws std::invalid_argument naming the field when a value cannot describe a network.
   void validate() const {

@@ -36,11 +36,11 @@ namespace symphony::sim {
 struct experiment {
   int nodes = 2;
   network net;
-  std::size_t elements = 1;          ///< doubles per rank (reduce_scatter: per rank's input)
-  std::string op = "allreduce";      ///< see operations()
-  std::string algorithm = "auto";    ///< see algorithms(op)
-  double scale = 0;                  ///< simulated elements per real one; 0: from memory_budget
-  double memory_budget = 256e6;      ///< bytes of rank data before scaling kicks in
+  std::size_t elements = 1;        ///< doubles per rank (reduce_scatter: per rank's input)
+  std::string op = "allreduce";    ///< see operations()
+  std::string algorithm = "auto";  ///< see algorithms(op)
+  double scale = 0;                ///< simulated elements per real one; 0: from memory_budget
+  double memory_budget = 256e6;    ///< bytes of rank data before scaling kicks in
 };
 
 /// What came out.
@@ -53,8 +53,8 @@ struct outcome {
 
 /// The operations symphony-sim knows.
 inline std::vector<std::string> operations() {
-  return {"allreduce", "broadcast", "reduce",  "allgather", "reduce_scatter",
-          "gather",    "scatter",   "alltoall", "scan",     "barrier"};
+  return {"allreduce", "broadcast", "reduce",   "allgather", "reduce_scatter",
+          "gather",    "scatter",   "alltoall", "scan",      "barrier"};
 }
 
 /// The algorithm names for `op` (the first ones of allreduce are dist-sys's references).
@@ -83,7 +83,9 @@ namespace experiment_detail {
 }
 
 // Rank r's element i: small integers, so every sum is exact in any order.
-inline double value(int rank, std::size_t i) { return static_cast<double>(rank % 5 + i % 3); }
+inline double value(int rank, std::size_t i) {
+  return static_cast<double>(rank % 5 + i % 3);
+}
 
 inline std::vector<double> values(int rank, std::size_t n) {
   std::vector<double> v(n);
@@ -101,10 +103,10 @@ inline double sum(int ranks, std::size_t i) {
   return by_rank + static_cast<double>(ranks) * static_cast<double>(i % 3);
 }
 
-inline void expect_sum(const std::string& op, int rank, int ranks,
-                       const std::vector<double>& got, std::size_t n, std::size_t first = 0) {
-  if (got.size() != n) wrong(op + " (length)", rank, 0, static_cast<double>(got.size()),
-                             static_cast<double>(n));
+inline void expect_sum(const std::string& op, int rank, int ranks, const std::vector<double>& got,
+                       std::size_t n, std::size_t first = 0) {
+  if (got.size() != n)
+    wrong(op + " (length)", rank, 0, static_cast<double>(got.size()), static_cast<double>(n));
   for (std::size_t i = 0; i < n; ++i)
     if (got[i] != sum(ranks, first + i)) wrong(op, rank, i, got[i], sum(ranks, first + i));
 }
@@ -156,8 +158,8 @@ inline outcome simulate(experiment e) {
   out.real_elements = k;
 
   // dist-sys's references: wire sizes are explicit, so values are kept only when they fit.
-  if (e.op == "allreduce" && (e.algorithm == "naive" || e.algorithm == "tree" ||
-                              e.algorithm == "stream")) {
+  if (e.op == "allreduce" &&
+      (e.algorithm == "naive" || e.algorithm == "tree" || e.algorithm == "stream")) {
     // naive holds every node's vector on every node; tree and stream a few per node
     const double copies = e.algorithm == "naive" ? static_cast<double>(n) : 4.0;
     const double held = 8.0 * copies * static_cast<double>(n) * static_cast<double>(k);
@@ -200,14 +202,14 @@ inline outcome simulate(experiment e) {
       std::vector<double> v = ed::values(t.rank(), real);
       if (e.algorithm == "recursive-doubling") {
         v = algorithms::allreduce_recursive_doubling(
-            ctx, std::move(v), [&](std::vector<double>& acc, const std::vector<double>& later,
-                                   int from) {
+            ctx, std::move(v),
+            [&](std::vector<double>& acc, const std::vector<double>& later, int from) {
               const std::string problem = detail::combine_into(op, acc, later);
               if (!problem.empty()) ctx.fail(from, problem);
             });
       } else {
-        algorithms::element_buffer<double, charged_operator<ops::sum_t>> buffer(v.data(),
-                                                                                v.size(), op);
+        algorithms::element_buffer<double, charged_operator<ops::sum_t>> buffer(v.data(), v.size(),
+                                                                                op);
         if (n > 1) {
           if (e.algorithm == "rabenseifner")
             algorithms::allreduce_rabenseifner(ctx, buffer);
@@ -231,8 +233,8 @@ inline outcome simulate(experiment e) {
       const auto got = comm.reduce(ed::values(me, real), op, 0);
       if (me == 0) ed::expect_sum(label, me, n, got, real);
     } else if (e.op == "broadcast") {
-      comm.set_thresholds(ed::forced(e.algorithm, comm.thresholds(),
-                                     {"binomial", "scatter-allgather"}));
+      comm.set_thresholds(
+          ed::forced(e.algorithm, comm.thresholds(), {"binomial", "scatter-allgather"}));
       std::vector<double> v = me == 0 ? ed::values(0, real) : std::vector<double>{};
       comm.broadcast(v, 0);
       if (v != ed::values(0, real)) ed::wrong(label, me, 0, 0, 0);
@@ -244,8 +246,7 @@ inline outcome simulate(experiment e) {
     } else if (e.op == "reduce_scatter") {
       comm.set_thresholds(ed::forced(e.algorithm, comm.thresholds(), {"halving", "ring"}));
       const std::size_t block = std::max<std::size_t>(1, real / static_cast<std::size_t>(n));
-      const auto got =
-          comm.reduce_scatter(ed::values(me, block * static_cast<std::size_t>(n)), op);
+      const auto got = comm.reduce_scatter(ed::values(me, block * static_cast<std::size_t>(n)), op);
       ed::expect_sum(label, me, n, got, block, block * static_cast<std::size_t>(me));
     } else if (e.op == "gather") {
       const auto all = comm.gather(ed::values(me, real), 0);

@@ -78,8 +78,8 @@ class host {
     bool real = true;
     for (const vec* v : vectors) {
       if (v->count != count)
-        throw std::logic_error("reference reduce: vectors of " + std::to_string(count) +
-                               " and " + std::to_string(v->count) + " elements");
+        throw std::logic_error("reference reduce: vectors of " + std::to_string(count) + " and " +
+                               std::to_string(v->count) + " elements");
       real = real && v->values.size() == count;
     }
     if (real && count != 0) {

@@ -145,7 +145,8 @@ inline vec stream_other(host& h, const vec& data) {
 /// Every node calls it with its vector; every node gets the sum of all nodes' vectors.
 inline vec stream_allreduce(host& h, const vec& data) {
   if (data.count == 0 || h.nodes() == 1) return data;
-  return h.index() == 0 ? stream_detail::stream_root(h, data) : stream_detail::stream_other(h, data);
+  return h.index() == 0 ? stream_detail::stream_root(h, data)
+                        : stream_detail::stream_other(h, data);
 }
 
 }  // namespace symphony::sim::reference
