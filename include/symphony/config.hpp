@@ -61,7 +61,7 @@ struct config {
   std::chrono::milliseconds timeout = default_timeout;  ///< per blocking wait; wait_forever
   /// How long a dropped connection may stay down before its peer counts as lost.
   std::chrono::milliseconds peer_timeout = default_peer_timeout;
-  std::optional<curve_keys> curve;  ///< set: every connection uses CURVE with this pair
+  std::optional<curve_keys> curve{};  ///< set: every connection uses CURVE with this pair
 
   /// Reads the job from the environment (see the top of this header for the variables).
   /// Throws config_error naming the variable and its value when one is missing or malformed.
