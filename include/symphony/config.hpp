@@ -200,7 +200,8 @@ inline void read_peer_settings(
   if (!secret && !pub) return;
   if (!secret || !pub)
     throw config_error(std::string(secret ? "SYMPHONY_CURVE_SECRET" : "SYMPHONY_CURVE_PUBLIC") +
-                       " is set but " + (secret ? "SYMPHONY_CURVE_PUBLIC" : "SYMPHONY_CURVE_SECRET") +
+                       " is set but " +
+                       (secret ? "SYMPHONY_CURVE_PUBLIC" : "SYMPHONY_CURVE_SECRET") +
                        " is not: a secure job needs both halves of its key pair");
   curve = curve_keys{trim(*pub), trim(*secret)};
 }

@@ -75,7 +75,8 @@ bool handshake_completes(const std::string& endpoint,
   const auto until = steady::now() + wait;
   while (steady::now() < until) {
     zmq::pollitem_t item{events.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::duration_cast<std::chrono::milliseconds>(until - steady::now()));
+    zmq::poll(&item, 1,
+              std::chrono::duration_cast<std::chrono::milliseconds>(until - steady::now()));
     zmq::message_t event;
     if (!events.recv(event, zmq::recv_flags::dontwait)) continue;
     std::uint16_t id = 0;
@@ -166,8 +167,9 @@ TEST_CASE("processes without the job's key pair can neither connect nor inject")
         },
         std::chrono::seconds(30)));
     const auto wait = std::chrono::seconds(2);
-    CHECK_FALSE(handshake_completes(rank0, [](zmq::socket_t&) {}, wait));  // no CURVE at all
-    CHECK_FALSE(handshake_completes(  // a wrong server key: its own
+    CHECK_FALSE(handshake_completes(
+        rank0, [](zmq::socket_t&) {}, wait));  // no CURVE at all
+    CHECK_FALSE(handshake_completes(           // a wrong server key: its own
         rank0,
         [&](zmq::socket_t& s) {
           set_z85(s, ZMQ_CURVE_SERVERKEY, other.public_key);
@@ -187,6 +189,52 @@ TEST_CASE("processes without the job's key pair can neither connect nor inject")
     running.join();
     for (const auto& r : results)
       CHECK_RANK_OK(r);
+  }
+}
+
+TEST_CASE("the SYMPHONY_ROOT rendezvous of a secure job admits only holders of its key pair") {
+  const auto keys = fresh_keys();
+  const auto other = fresh_keys();
+  const auto root = "tcp://127.0.0.1:" + std::to_string(testing::free_tcp_ports(1).front());
+  // Two ranks register (in threads); `member_keys` is what rank 1 holds. Returns what each got:
+  // its table or the error it threw.
+  const auto exchange = [&](const std::optional<symphony::curve_keys>& member_keys) {
+    std::vector<std::string> outcome(2);
+    std::vector<std::thread> ranks;
+    for (int rank = 0; rank < 2; ++rank)
+      ranks.emplace_back([&, rank] {
+        symphony::bootstrap::rendezvous_options o;
+        o.root = root;
+        o.rank = rank;
+        o.size = 2;
+        o.endpoint = "tcp://127.0.0.1:" + std::to_string(6000 + rank);
+        o.job_token = "secure-rendezvous";
+        o.timeout = std::chrono::milliseconds(1500);
+        o.curve = rank == 0 ? std::optional<symphony::curve_keys>(
+                                  symphony::curve_keys{keys.public_key, keys.secret_key})
+                            : member_keys;
+        try {
+          const auto table = symphony::bootstrap::exchange_endpoints(o);
+          outcome[static_cast<std::size_t>(rank)] =
+              "table of " + std::to_string(table.endpoints.size());
+        } catch (const symphony::timeout_error& e) {
+          outcome[static_cast<std::size_t>(rank)] = std::string("timeout_error: ") + e.what();
+        }
+      });
+    for (auto& t : ranks)
+      t.join();
+    return outcome;
+  };
+  const auto good = exchange(symphony::curve_keys{keys.public_key, keys.secret_key});
+  CHECK(good[0] == "table of 2");
+  CHECK(good[1] == "table of 2");
+  for (const auto& intruder : {std::optional<symphony::curve_keys>{},
+                               std::optional<symphony::curve_keys>(
+                                   symphony::curve_keys{other.public_key, other.secret_key})}) {
+    const auto refused = exchange(intruder);
+    CHECK(refused[0].rfind("timeout_error", 0) == 0);  // rank 0 never hears from rank 1
+    CHECK(refused[1].rfind("timeout_error", 0) == 0);  // rank 1 never gets through
+    CHECK(refused[0].find("1") != std::string::npos);
   }
 }
 

@@ -13,9 +13,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <symphony/collectives.hpp>
-#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -181,11 +181,11 @@ long long check_victim_job(int ranks, bool tcp, const std::string& op, const std
   bool someone_named_the_victim = false;
   for (const auto& s : reports) {
     if (!s.found) continue;
-    INFO("op " << op << ", survivor saw: peer " << s.peer << " in '" << s.op << "' after "
-               << s.ms << " ms, closed in " << s.closed_ms << " ms");
+    INFO("op " << op << ", survivor saw: peer " << s.peer << " in '" << s.op << "' after " << s.ms
+               << " ms, closed in " << s.closed_ms << " ms");
     // The victim itself, or a survivor that failed in turn (further down a tree).
-    CHECK((s.peer == victim || (s.peer >= 0 && s.peer < ranks &&
-                                reported_loss[static_cast<std::size_t>(s.peer)])));
+    CHECK((s.peer == victim ||
+           (s.peer >= 0 && s.peer < ranks && reported_loss[static_cast<std::size_t>(s.peer)])));
     CHECK((s.op.rfind(op == "recv" ? "recv" : op, 0) == 0 || s.op.rfind("barrier", 0) == 0));
     CHECK(s.ms < bound_ms);
     CHECK(s.closed_ms < 5000);
@@ -196,8 +196,8 @@ long long check_victim_job(int ranks, bool tcp, const std::string& op, const std
     longest = std::max(longest, s.ms);
   }
   CHECK(someone_named_the_victim);
-  std::cout << "  " << ranks << " ranks, " << (tcp ? "tcp" : "ipc") << ", " << death << " in "
-            << op << ": the victim named after at most " << longest_naming_victim
+  std::cout << "  " << ranks << " ranks, " << (tcp ? "tcp" : "ipc") << ", " << death << " in " << op
+            << ": the victim named after at most " << longest_naming_victim
             << " ms, every survivor failed after at most " << longest << " ms\n";
   return longest;
 }

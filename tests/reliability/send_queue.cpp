@@ -78,8 +78,9 @@ TEST_CASE("a sender to a rank that never reads gets timeout_error, not a hang") 
     long long messages = 0;
     long long ms = 0;
     long long closed = 0;
-    REQUIRE(std::sscanf(out.c_str() + blocked, "BLOCKED after %lld messages; timeout_error after %lld ms",
-                        &messages, &ms) == 2);
+    REQUIRE(std::sscanf(out.c_str() + blocked,
+                        "BLOCKED after %lld messages; timeout_error after %lld ms", &messages,
+                        &ms) == 2);
     const auto closed_at = out.find("CLOSED in ");
     REQUIRE(closed_at != std::string::npos);
     closed = std::atoll(out.c_str() + closed_at + 10);

@@ -458,6 +458,7 @@ inline join_result exchange_addresses(const join_plan& plan,
     options.job_token = plan.job_token;
     options.timeout = plan.timeout;
     options.locality = locality;
+    options.curve = plan.curve;
     auto exchanged = exchange_endpoints(options);
     result.tcp_endpoints = std::move(exchanged.endpoints);
     localities = std::move(exchanged.localities);

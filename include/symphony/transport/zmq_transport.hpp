@@ -13,13 +13,13 @@
 // none at all after abandon() and for a peer whose connection dropped (it cannot take them).
 //
 // Dead peers. Every PUSH socket is watched with a ZeroMQ socket monitor (handshake and
-// disconnect events) and sends heartbeats, so that a peer whose host stops answering is disconnected too. A
-// peer is *lost* when its connection has been down for the peer timeout (SYMPHONY_PEER_TIMEOUT)
-// after it was up, or after this rank heard from it: a process that was never reached may simply
-// not have started yet and is left to the general timeout. A peer that finished and exited is
-// lost too, harmlessly: only a rank waiting for a message from it (see watch() and lost()), or
-// for room in its queue, reports the loss, and the grace period lets a message the peer sent
-// just before it exited arrive first.
+// disconnect events) and sends heartbeats, so that a peer whose host stops answering is
+// disconnected too. A peer is *lost* when its connection has been down for the peer timeout
+// (SYMPHONY_PEER_TIMEOUT) after it was up, or after this rank heard from it: a process that was
+// never reached may simply not have started yet and is left to the general timeout. A peer that
+// finished and exited is lost too, harmlessly: only a rank waiting for a message from it (see
+// watch() and lost()), or for room in its queue, reports the loss, and the grace period lets a
+// message the peer sent just before it exited arrive first.
 //
 // CURVE. With the job's key pair (config::curve), the receive socket is a CURVE server and every
 // PUSH socket a CURVE client with the same pair, and a ZAP handler (a thread per transport)
@@ -44,6 +44,7 @@
 #include "../config.hpp"
 #include "../detail/address.hpp"
 #include "../detail/bind_address.hpp"
+#include "../detail/curve.hpp"
 #include "../detail/wire.hpp"
 #include "../error.hpp"
 #include "transport.hpp"
@@ -78,7 +79,7 @@ class zmq_transport {
   explicit zmq_transport(const config& c)
       : linger_(linger_for(validated(c).timeout)),
         peer_timeout_(c.peer_timeout),
-        curve_(checked_keys(c.curve)),
+        curve_(detail::checked_curve_keys(c.curve)),
         context_(1),
         inbox_(context_, zmq::socket_type::pull) {
     configure_inbox();
@@ -101,7 +102,7 @@ class zmq_transport {
                 const std::optional<curve_keys>& curve = std::nullopt)
       : linger_(linger_for(timeout)),
         peer_timeout_(peer_timeout),
-        curve_(checked_keys(curve)),
+        curve_(detail::checked_curve_keys(curve)),
         context_(1),
         inbox_(context_, zmq::socket_type::pull) {
     configure_inbox();
@@ -231,42 +232,6 @@ class zmq_transport {
     bound_.push_back(std::move(bound));
   }
 
-  // A binary CURVE key (what libzmq takes besides Z85).
-  using curve_key = std::array<std::uint8_t, 32>;
-  struct binary_keys {
-    curve_key public_key{};
-    curve_key secret_key{};
-  };
-
-  static curve_key decode_key(const std::string& name, const std::string& z85) {
-    static const std::string alphabet =
-        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-    curve_key key{};
-    if (z85.size() != 40 || z85.find_first_not_of(alphabet) != std::string::npos ||
-        zmq_z85_decode(key.data(), z85.c_str()) == nullptr)
-      throw config_error(name + " is not a CURVE key: expected 40 characters of Z85 (as "
-                                "zmq_curve_keypair or symphony-run --secure make), got " +
-                         std::to_string(z85.size()) + " characters");
-    return key;
-  }
-
-  // Validates the job's key pair: both well-formed Z85 and the public key the secret one's.
-  static std::optional<binary_keys> checked_keys(const std::optional<curve_keys>& keys) {
-    if (!keys) return std::nullopt;
-    if (!zmq_has("curve"))
-      throw config_error("SYMPHONY_CURVE_SECRET is set but this libzmq has no CURVE support");
-    binary_keys b;
-    b.public_key = decode_key("SYMPHONY_CURVE_PUBLIC", keys->public_key);
-    b.secret_key = decode_key("SYMPHONY_CURVE_SECRET", keys->secret_key);
-    std::array<char, 41> derived{};
-    if (zmq_curve_public(derived.data(), keys->secret_key.c_str()) != 0 ||
-        keys->public_key != derived.data())
-      throw config_error(
-          "SYMPHONY_CURVE_PUBLIC is not the public half of SYMPHONY_CURVE_SECRET (give the two "
-          "halves of one key pair)");
-    return b;
-  }
-
   void configure(zmq::socket_t& socket) {
     socket.set(zmq::sockopt::ipv6, 1);
     socket.set(zmq::sockopt::linger, linger_);
@@ -275,14 +240,8 @@ class zmq_transport {
   void configure_inbox() {
     configure(inbox_);
     if (!curve_) return;
-    zap_ = std::make_unique<zap_handler>(context_, curve_->public_key);
-    inbox_.set(zmq::sockopt::curve_server, 1);
-    setsockopt(inbox_, ZMQ_CURVE_SECRETKEY, curve_->secret_key);
-  }
-
-  static void setsockopt(zmq::socket_t& socket, int option, const curve_key& key) {
-    if (zmq_setsockopt(socket.handle(), option, key.data(), key.size()) != 0)
-      throw zmq::error_t();
+    zap_ = std::make_unique<detail::zap_handler>(context_, curve_->public_key);
+    detail::make_curve_server(inbox_, *curve_);
   }
 
   bool send_frames(int to, const detail::header& h, zmq::message_t payload,
@@ -318,19 +277,15 @@ class zmq_transport {
                              " before connect_peers() named the peers");
     auto& slot = links_[static_cast<std::size_t>(to)];
     if (!slot) {
-      auto l = std::make_unique<peer_link>(
-          peer_link{zmq::socket_t(context_, zmq::socket_type::push),
-                    zmq::socket_t(context_, zmq::socket_type::pair)});
+      auto l =
+          std::make_unique<peer_link>(peer_link{zmq::socket_t(context_, zmq::socket_type::push),
+                                                zmq::socket_t(context_, zmq::socket_type::pair)});
       configure(l->socket);
       const auto beat = static_cast<int>(std::max<long long>(100, peer_timeout_.count() / 3));
       l->socket.set(zmq::sockopt::heartbeat_ivl, beat);
       l->socket.set(zmq::sockopt::heartbeat_timeout,
                     static_cast<int>(std::min<long long>(peer_timeout_.count(), 1 << 30)));
-      if (curve_) {
-        setsockopt(l->socket, ZMQ_CURVE_SERVERKEY, curve_->public_key);
-        setsockopt(l->socket, ZMQ_CURVE_PUBLICKEY, curve_->public_key);
-        setsockopt(l->socket, ZMQ_CURVE_SECRETKEY, curve_->secret_key);
-      }
+      if (curve_) detail::make_curve_client(l->socket, *curve_);
       const std::string events = "inproc://symphony-monitor-" + std::to_string(to);
       if (zmq_socket_monitor(l->socket.handle(), events.c_str(),
                              ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
@@ -351,7 +306,8 @@ class zmq_transport {
       while (l->monitor.recv(event, zmq::recv_flags::dontwait)) {
         std::uint16_t id = 0;
         if (event.size() >= sizeof id) std::memcpy(&id, event.data(), sizeof id);
-        while (event.more()) (void)l->monitor.recv(event, zmq::recv_flags::none);  // the address
+        while (event.more())
+          (void)l->monitor.recv(event, zmq::recv_flags::none);  // the address
         // Up means the peer completed a ZeroMQ handshake: the kernel of a stopped process
         // still accepts tcp connections, but only a running peer answers the handshake.
         if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
@@ -394,73 +350,6 @@ class zmq_transport {
     return next;
   }
 
-  // Answers libzmq's ZAP requests for a CURVE job on a thread of its own (a handshake must not
-  // wait for the application to call receive): admits a client only if it presents the job's
-  // public key, so knowing the server key alone does not let a process in.
-  class zap_handler {
-   public:
-    zap_handler(zmq::context_t& context, const curve_key& job_key)
-        : requests_(context, zmq::socket_type::rep), stop_(context, zmq::socket_type::pair) {
-      requests_.set(zmq::sockopt::linger, 0);
-      stop_.set(zmq::sockopt::linger, 0);
-      requests_.bind("inproc://zeromq.zap.01");
-      stop_.bind("inproc://symphony-zap-stop");
-      zmq::socket_t stopped(context, zmq::socket_type::pair);
-      stopped.set(zmq::sockopt::linger, 0);
-      stopped.connect("inproc://symphony-zap-stop");
-      thread_ = std::thread([this, job_key, s = std::move(stopped)]() mutable {
-        serve(job_key, s);
-      });
-    }
-    zap_handler(const zap_handler&) = delete;
-    zap_handler& operator=(const zap_handler&) = delete;
-    ~zap_handler() { stop(); }
-
-    void stop() noexcept {
-      if (!thread_.joinable()) return;
-      try {
-        (void)stop_.send(zmq::str_buffer("stop"), zmq::send_flags::dontwait);
-      } catch (const zmq::error_t&) {
-      }
-      thread_.join();
-    }
-
-   private:
-    void serve(const curve_key& job_key, zmq::socket_t& stopped) {
-      try {
-        while (true) {
-          zmq::pollitem_t items[] = {{requests_.handle(), 0, ZMQ_POLLIN, 0},
-                                     {stopped.handle(), 0, ZMQ_POLLIN, 0}};
-          zmq::poll(items, 2, std::chrono::milliseconds(-1));
-          if (items[1].revents & ZMQ_POLLIN) return;
-          std::vector<zmq::message_t> request;
-          do {
-            request.emplace_back();
-            (void)requests_.recv(request.back(), zmq::recv_flags::none);
-          } while (request.back().more());
-          // version, request id, domain, address, identity, mechanism, client key
-          const bool admit = request.size() >= 7 && request[5].to_string() == "CURVE" &&
-                             request[6].size() == job_key.size() &&
-                             std::memcmp(request[6].data(), job_key.data(), job_key.size()) == 0;
-          const std::string id = request.size() >= 2 ? request[1].to_string() : std::string();
-          requests_.send(zmq::str_buffer("1.0"), zmq::send_flags::sndmore);
-          requests_.send(zmq::buffer(id), zmq::send_flags::sndmore);
-          requests_.send(admit ? zmq::str_buffer("200") : zmq::str_buffer("400"),
-                         zmq::send_flags::sndmore);
-          requests_.send(admit ? zmq::str_buffer("OK") : zmq::str_buffer("not the job's key"),
-                         zmq::send_flags::sndmore);
-          requests_.send(zmq::str_buffer(""), zmq::send_flags::sndmore);
-          requests_.send(zmq::str_buffer(""), zmq::send_flags::none);
-        }
-      } catch (const zmq::error_t&) {  // the context is ending
-      }
-    }
-
-    zmq::socket_t requests_;  // REP at libzmq's ZAP endpoint
-    zmq::socket_t stop_;      // a message here ends the thread
-    std::thread thread_;
-  };
-
   message finish_receive(zmq::message_t head) {
     if (!head.more())
       throw protocol_error("received a single-frame message (not a symphony peer?)");
@@ -482,12 +371,12 @@ class zmq_transport {
   int size_ = 0;
   int linger_;
   std::chrono::milliseconds peer_timeout_;
-  std::optional<binary_keys> curve_;
+  std::optional<detail::binary_curve_keys> curve_;
   std::vector<detail::address> endpoints_;
   std::vector<std::string> bound_;
   std::vector<bool> heard_;  // per rank: a message came from it (so it was running)
   zmq::context_t context_;   // declared before the sockets: destroyed after them
-  std::unique_ptr<zap_handler> zap_;
+  std::unique_ptr<detail::zap_handler> zap_;
   zmq::socket_t inbox_;
   std::vector<std::unique_ptr<peer_link>> links_;
   std::vector<zmq::pollitem_t> poll_items_;  // reused by receive()
