@@ -51,6 +51,8 @@ void run_operation(symphony::communicator& world, const std::string& op, int vic
     world.barrier();
   } else if (op == "allreduce") {
     (void)world.allreduce(std::vector<double>(1000, me), symphony::ops::sum);
+  } else if (op == "scatter") {
+    (void)world.scatter(std::vector<int>{}, victim);
   } else if (op == "send") {  // fills the queue to the victim until it is found lost
     for (int i = 0; i < 1000000; ++i)
       world.send(std::vector<char>(1024, 'x'), victim, 1);
@@ -62,7 +64,8 @@ void run_operation(symphony::communicator& world, const std::string& op, int vic
 
 // The victim (the last rank) dies at a time rank 0 fixes, SYMPHONY_TEST_DEATH says how: kill
 // (SIGKILL), stop (SIGSTOP: the process stays, only heartbeats can tell), return (a normal exit,
-// before doing its part). The others enter the operation at once.
+// before doing its part), bad_root or bad_count (a bad argument: std::invalid_argument ends it).
+// The others enter the operation at once.
 SYMPHONY_SCENARIO(victim) {
   const std::string op = env_or("SYMPHONY_TEST_OP", "barrier");
   const std::string death = env_or("SYMPHONY_TEST_DEATH", "kill");
@@ -75,6 +78,10 @@ SYMPHONY_SCENARIO(victim) {
   if (world.rank() == victim) {
     std::this_thread::sleep_for(std::chrono::nanoseconds(kill_at - now_ns()));
     if (death == "return") return 0;
+    // Bad arguments: std::invalid_argument on this rank before anything is sent; the exception
+    // ends the process (exit 99), and the others see a lost peer.
+    if (death == "bad_root") world.broadcast(kill_at, -1);
+    if (death == "bad_count") (void)world.scatter(std::vector<int>(1), victim);
     ::raise(death == "stop" ? SIGSTOP : SIGKILL);
     return 0;
   }
@@ -167,6 +174,15 @@ long long check_victim_job(int ranks, bool tcp, const std::string& op, const std
     if (r.rank == victim) {
       if (death == "kill") CHECK_MESSAGE(r.signal == SIGKILL, testing::describe(r));
       if (death == "return") CHECK_RANK_OK(r);
+      if (death == "bad_root") {
+        CHECK(r.exit_code == 99);
+        CHECK(r.output.find("broadcast: root -1 is not a rank of communicator 'world'") !=
+              std::string::npos);
+      }
+      if (death == "bad_count") {
+        CHECK(r.exit_code == 99);
+        CHECK(r.output.find("pass exactly one value per rank") != std::string::npos);
+      }
       continue;
     }
     INFO(testing::describe(r));
@@ -232,6 +248,13 @@ TEST_CASE("a sender whose queue fills up towards a killed rank gets peer_lost_er
 TEST_CASE("a rank that returns early while the others wait for it is reported as lost") {
   for (const bool tcp : {false, true})
     check_victim_job(3, tcp, "recv", "return", "1", 10000);
+}
+
+TEST_CASE("a bad root or count fails on the calling rank; the others then see it lost") {
+  for (const bool tcp : {false, true}) {
+    check_victim_job(3, tcp, "broadcast", "bad_root", "1", 10000);
+    check_victim_job(3, tcp, "scatter", "bad_count", "1", 10000);
+  }
 }
 
 TEST_CASE("ranks that finish at different times report nothing") {
