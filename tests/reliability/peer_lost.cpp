@@ -201,6 +201,7 @@ long long check_victim_job(int ranks, bool tcp, const std::string& op, const std
   }
   long long longest = 0;
   long long longest_naming_victim = 0;
+  long long slowest_close = 0;
   bool someone_named_the_victim = false;
   for (const auto& s : reports) {
     if (!s.found) continue;
@@ -217,11 +218,13 @@ long long check_victim_job(int ranks, bool tcp, const std::string& op, const std
       longest_naming_victim = std::max(longest_naming_victim, s.ms);
     }
     longest = std::max(longest, s.ms);
+    slowest_close = std::max(slowest_close, s.closed_ms);
   }
   CHECK(someone_named_the_victim);
   std::cout << "  " << ranks << " ranks, " << (tcp ? "tcp" : "ipc") << ", " << death << " in " << op
             << ": the victim named after at most " << longest_naming_victim
-            << " ms, every survivor failed after at most " << longest << " ms\n";
+            << " ms, every survivor failed after at most " << longest
+            << " ms and closed within " << slowest_close << " ms\n";
   return longest;
 }
 
