@@ -62,7 +62,8 @@ bool handshake_completes(const std::string& endpoint,
   events.connect("inproc://intruder");
   push.connect(endpoint);
 
-  const auto payload = symphony::detail::encode_value(666);
+  const int forged = 666;
+  const auto payload = symphony::detail::encode_value(forged);  // a view of `forged`
   symphony::detail::header h;
   h.kind = symphony::detail::operation::point_to_point;
   h.source = 1;
