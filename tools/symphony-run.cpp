@@ -48,6 +48,7 @@ struct job_options {
   bool tag_output = false;
   bool tag_rank = false;
   bool dry_run = false;
+  bool secure = false;
   std::string output_dir;
   std::string timeout;
   std::string wait_timeout;
@@ -71,7 +72,11 @@ the same --group form one group.
 
 Every process gets SYMPHONY_RANK, SYMPHONY_NRANKS, SYMPHONY_ADDRESSES,
 SYMPHONY_NAME, SYMPHONY_TIMEOUT (with --wait-timeout), SYMPHONY_GROUP* in a
-group, and SYMPHONY_SERVICE_<NAME>_HOST/_PORT for every bound service.
+group, SYMPHONY_SERVICE_<NAME>_HOST/_PORT for every bound service, and with
+--secure SYMPHONY_CURVE_SECRET/_PUBLIC (a fresh CURVE key pair for the job).
+
+When one process fails (non-zero exit or a signal), the others are stopped
+(SIGTERM, then SIGKILL after --grace) and symphony-run names it.
 
 Examples:
   symphony-run -n 4 ./app --size 10
@@ -245,6 +250,11 @@ int run(int argc, char** argv) {
                                   "Print the command and environment of each process; start "
                                   "nothing")
                          ->group(job_group));
+  job_only.push_back(app.add_flag("--secure", job.secure,
+                                  "Authenticate and encrypt the job's connections with CURVE: a "
+                                  "fresh key pair in SYMPHONY_CURVE_SECRET/_PUBLIC of every "
+                                  "process")
+                         ->group(job_group));
   app.get_option("--tag-output")->excludes(app.get_option("--tag-rank"));
 
   segment seg;
@@ -320,6 +330,7 @@ int run(int argc, char** argv) {
   if (given_job.tag_output) options.tag = symphony::output_tag::name;
   if (given_job.tag_rank) options.tag = symphony::output_tag::rank;
   options.output_dir = given_job.output_dir;
+  options.secure = given_job.secure;
   if (!given_job.timeout.empty() && std::strtod(given_job.timeout.c_str(), nullptr) != 0)
     options.job_timeout = to_milliseconds(given_job.timeout);
   if (!given_job.wait_timeout.empty())

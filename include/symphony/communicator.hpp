@@ -101,7 +101,8 @@ class basic_communicator {
   explicit basic_communicator(const bootstrap::join_plan& plan)
       : mailbox_(plan.explicit_config
                      ? std::make_shared<detail::mailbox<Transport>>(*plan.explicit_config)
-                     : std::make_shared<detail::mailbox<Transport>>(plan.listen, plan.timeout)),
+                     : std::make_shared<detail::mailbox<Transport>>(
+                           plan.listen, plan.timeout, plan.peer_timeout, plan.curve)),
         timeout_(plan.timeout) {
     if (!plan.explicit_config) {
       auto& transport = mailbox_->transport();
@@ -1015,18 +1016,57 @@ class basic_communicator {
       fail_queue_full(describe(), to);
   }
 
+  // A send that could not queue its message: the peer is lost, or its queue stayed full.
   [[noreturn]] void fail_queue_full(const std::string& what, int to) {
+    if (peer_is_lost(to)) fail_peer_lost(what, to, "while this rank waited to send to it");
     fail_timeout(what, "its queue of unsent messages to rank " + std::to_string(to) +
                            " stayed full (is that rank reading?)");
   }
 
+  // Transports that detect dead peers (zmq_transport) have watch() and lost(); others do not.
+  template <class T, class = void>
+  struct detects_lost_peers : std::false_type {};
+  template <class T>
+  struct detects_lost_peers<T, std::void_t<decltype(std::declval<T&>().lost(0))>>
+      : std::true_type {};
+
+  bool peer_is_lost(int rank) {
+    if constexpr (detects_lost_peers<Transport>::value)
+      return mailbox_->transport().lost(static_cast<int>(world_rank(rank)));
+    else
+      return false;
+  }
+
+  // Waits for the message `key` from rank `from`, for at most the timeout, and fails early with
+  // peer_lost_error when `from` is lost: the transport's receive() returns early on every new
+  // loss, and a message the peer sent before it went is still taken (one last look, no wait).
   template <class Describe, class Inspect = void (*)(const detail::header&)>
   message wait_for(
       const detail::match_key& key, int from, Describe&& describe,
       Inspect&& inspect = [](const detail::header&) {}) {
-    auto m = mailbox_->receive(key, detail::deadline_after(timeout_), inspect);
-    if (!m) fail_timeout(describe(), "no message came from rank " + std::to_string(from));
-    return std::move(*m);
+    if constexpr (detects_lost_peers<Transport>::value)
+      mailbox_->transport().watch(static_cast<int>(world_rank(from)));
+    const auto until = detail::deadline_after(timeout_);
+    while (true) {
+      const bool gone = peer_is_lost(from);
+      auto m = mailbox_->receive(key, gone ? detail::clock::now() : until, inspect);
+      if (m) return std::move(*m);
+      if (gone) fail_peer_lost(describe(), from, "while this rank waited for a message from it");
+      if (detail::clock::now() >= until)
+        fail_timeout(describe(), "no message came from rank " + std::to_string(from));
+    }
+  }
+
+  [[noreturn]] void fail_peer_lost(const std::string& what, int peer, const std::string& when) {
+    mailbox_->transport().abandon();
+    std::string text = "symphony: rank " + std::to_string(rank_) + " lost rank " +
+                       std::to_string(peer);
+    if (static_cast<int>(world_rank(peer)) != peer)
+      text += " (world rank " + std::to_string(world_rank(peer)) + ")";
+    text += " in " + what + ": its connection dropped " + when +
+            " and did not come back (the process died, or exited before its part was done; "
+            "SYMPHONY_PEER_TIMEOUT sets how long a dropped connection may stay down)";
+    throw peer_lost_error(text, peer, static_cast<int>(world_rank(peer)), what);
   }
 
   [[noreturn]] void fail_timeout(const std::string& what, const std::string& detail) {

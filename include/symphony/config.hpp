@@ -11,6 +11,12 @@
 //                       others'.
 //   SYMPHONY_TIMEOUT    seconds (fractions allowed) that any single blocking wait may take before
 //                       a timeout_error; default 300; 0 or inf waits forever.
+//   SYMPHONY_PEER_TIMEOUT   seconds after which a peer whose connection dropped (or whose host
+//                       stopped answering heartbeats) counts as lost; default 3. A rank waiting
+//                       for a message from a lost peer gets a peer_lost_error.
+//   SYMPHONY_CURVE_SECRET, SYMPHONY_CURVE_PUBLIC
+//                       the job's CURVE key pair (40-character Z85 each; both or neither): every
+//                       connection is authenticated and encrypted with it (see README, Security).
 //
 // When none of SYMPHONY_NRANKS, SYMPHONY_RANK and SYMPHONY_ADDRESSES is set, the same three under
 // the prefix PYZMQ_COLLECTIVES_ are read instead, so that jobs written for pyzmq-collectives run
@@ -36,12 +42,26 @@ inline constexpr std::chrono::milliseconds wait_forever = std::chrono::milliseco
 /// The default deadline of a single blocking wait: five minutes.
 inline constexpr std::chrono::milliseconds default_timeout = std::chrono::seconds(300);
 
+/// The default time after which a peer whose connection dropped counts as lost.
+inline constexpr std::chrono::milliseconds default_peer_timeout = std::chrono::seconds(3);
+
+/// The job's CURVE key pair, Z85-encoded (40 characters each). Every rank listens as a CURVE
+/// server with it and connects as a client with the same pair, so only holders of the pair can
+/// talk to the job.
+struct curve_keys {
+  std::string public_key;
+  std::string secret_key;
+};
+
 /// A job description: enough to build a communicator without any environment variable.
 struct config {
   int rank = 0;                                         ///< this process, 0 <= rank < size
   int size = 1;                                         ///< number of ranks in the job
   std::vector<std::string> addresses;                   ///< one per rank, in rank order
   std::chrono::milliseconds timeout = default_timeout;  ///< per blocking wait; wait_forever
+  /// How long a dropped connection may stay down before its peer counts as lost.
+  std::chrono::milliseconds peer_timeout = default_peer_timeout;
+  std::optional<curve_keys> curve{};  ///< set: every connection uses CURVE with this pair
 
   /// Reads the job from the environment (see the top of this header for the variables).
   /// Throws config_error naming the variable and its value when one is missing or malformed.
@@ -152,6 +172,38 @@ inline void validate(const config& c, const config_names& names) {
   if (c.timeout.count() <= 0)
     throw config_error(
         "config.timeout must be positive (use symphony::wait_forever to wait forever)");
+  if (c.peer_timeout.count() <= 0 || c.peer_timeout == wait_forever)
+    throw config_error("config.peer_timeout must be positive and finite");
+}
+
+/// Parses SYMPHONY_PEER_TIMEOUT: seconds, fractions allowed, positive and finite (a peer that
+/// is never declared lost would bring back the hang this setting exists to prevent).
+inline std::chrono::milliseconds parse_peer_timeout(const std::string& name,
+                                                    const std::string& text) {
+  const auto t = parse_timeout(name, text);
+  if (t == wait_forever)
+    throw config_error(name + "=" + in_quotes(text) +
+                       " must be a positive, finite number of seconds (default 3)");
+  return t;
+}
+
+/// Reads SYMPHONY_PEER_TIMEOUT and the CURVE key pair into `peer_timeout` and `curve`; throws
+/// config_error naming the variable when one is malformed (key pairs are checked further, against
+/// libzmq, when the transport starts).
+inline void read_peer_settings(
+    const std::function<std::optional<std::string>(const std::string&)>& lookup,
+    std::chrono::milliseconds& peer_timeout, std::optional<curve_keys>& curve) {
+  if (const auto t = lookup("SYMPHONY_PEER_TIMEOUT"))
+    peer_timeout = parse_peer_timeout("SYMPHONY_PEER_TIMEOUT", trim(*t));
+  const auto secret = lookup("SYMPHONY_CURVE_SECRET");
+  const auto pub = lookup("SYMPHONY_CURVE_PUBLIC");
+  if (!secret && !pub) return;
+  if (!secret || !pub)
+    throw config_error(std::string(secret ? "SYMPHONY_CURVE_SECRET" : "SYMPHONY_CURVE_PUBLIC") +
+                       " is set but " +
+                       (secret ? "SYMPHONY_CURVE_PUBLIC" : "SYMPHONY_CURVE_SECRET") +
+                       " is not: a secure job needs both halves of its key pair");
+  curve = curve_keys{trim(*pub), trim(*secret)};
 }
 
 }  // namespace detail
@@ -190,6 +242,7 @@ inline config config::from_environment(
   c.addresses = addresses.empty() ? std::vector<std::string>{} : detail::split_commas(addresses);
   if (const auto timeout = lookup("SYMPHONY_TIMEOUT"))
     c.timeout = detail::parse_timeout("SYMPHONY_TIMEOUT", detail::trim(*timeout));
+  detail::read_peer_settings(lookup, c.peer_timeout, c.curve);
   if (static_cast<int>(c.addresses.size()) != c.size && c.size >= 1)
     throw config_error(names.addresses + "=" + detail::in_quotes(addresses) + " has " +
                        std::to_string(c.addresses.size()) + " address(es) but " + names.nranks +

@@ -42,4 +42,25 @@ class protocol_error : public error {
   using error::error;
 };
 
+/// A peer this rank was waiting for (to send it a message, or for a message from it) is gone:
+/// its process died or exited, its connection dropped and did not come back within
+/// SYMPHONY_PEER_TIMEOUT. Raised long before SYMPHONY_TIMEOUT would expire. peer() is the lost
+/// rank in the communicator of the operation (world_peer() its rank in the whole job),
+/// operation() what this rank was doing ("broadcast (root 0) [call #3 on communicator 'world']").
+/// When a peer fails, its own waiters may fail in turn: a rank may name a peer that reported a
+/// loss itself rather than the process that died first.
+class peer_lost_error : public error {
+ public:
+  peer_lost_error(const std::string& what, int peer, int world_peer, std::string operation)
+      : error(what), peer_(peer), world_peer_(world_peer), operation_(std::move(operation)) {}
+  int peer() const noexcept { return peer_; }
+  int world_peer() const noexcept { return world_peer_; }
+  const std::string& operation() const noexcept { return operation_; }
+
+ private:
+  int peer_;
+  int world_peer_;
+  std::string operation_;
+};
+
 }  // namespace symphony

@@ -55,6 +55,11 @@ struct launch_options {
   /// launcher's own environment is inherited). Must be positive.
   std::optional<std::chrono::milliseconds> wait_timeout;
 
+  /// Secure the job with CURVE: start() makes a fresh key pair (zmq_curve_keypair) and gives it
+  /// to every process as SYMPHONY_CURVE_SECRET and SYMPHONY_CURVE_PUBLIC, so that only the job's
+  /// processes can connect to its ranks (see README, Security). A dry run shows placeholders.
+  bool secure = false;
+
   /// Deadline of the whole job, from start(). When it passes, the processes still running are
   /// stopped and the job's status is job_status::timed_out. Unset: no deadline. Must be positive.
   std::optional<std::chrono::milliseconds> job_timeout;

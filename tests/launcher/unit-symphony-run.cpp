@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <zmq.h>
 
 #include "launcher_test_support.hpp"
 
@@ -239,6 +240,32 @@ TEST_CASE("the exit status is the first failure's; the others are stopped and it
   const auto killed = run({"--name", "victim", child_program(), "--raise", "9"});
   CHECK(killed.status == 137);
   CHECK(contains(killed.err, "process 'victim' (rank 0) was killed by signal 9 (SIGKILL)"));
+}
+
+TEST_CASE("--secure gives every process the same fresh CURVE key pair, a new one per job") {
+  std::string first_secret;
+  for (int run_number = 0; run_number < 2; ++run_number) {
+    scratch_dir dir;
+    const auto r = run({"--secure", "-n", "3", child_program(), "--env-to", dir.path()});
+    REQUIRE(r.status == 0);
+    const auto env0 = read_env(dir.file("rank0.env"));
+    const auto secret = env0.at("SYMPHONY_CURVE_SECRET");
+    const auto pub = env0.at("SYMPHONY_CURVE_PUBLIC");
+    CHECK(secret.size() == 40);
+    char derived[41] = {};
+    REQUIRE(zmq_curve_public(derived, secret.c_str()) == 0);
+    CHECK(pub == derived);  // the two halves of one pair
+    for (const char* name : {"rank1", "rank2"}) {
+      const auto env = read_env(dir.file(std::string(name) + ".env"));
+      CHECK(env.at("SYMPHONY_CURVE_SECRET") == secret);
+      CHECK(env.at("SYMPHONY_CURVE_PUBLIC") == pub);
+    }
+    CHECK(secret != first_secret);
+    first_secret = secret;
+  }
+  scratch_dir plain;
+  REQUIRE(run({"-n", "1", child_program(), "--env-to", plain.path()}).status == 0);
+  CHECK(read_env(plain.file("rank0.env")).count("SYMPHONY_CURVE_SECRET") == 0);
 }
 
 TEST_CASE("--timeout stops the job and exits with 124") {

@@ -83,6 +83,8 @@ struct join_plan {
   job_identity identity;  ///< who this process is (identity.source says which launcher told)
   exchange_method method = exchange_method::addresses;
   std::chrono::milliseconds timeout = default_timeout;  ///< SYMPHONY_TIMEOUT
+  std::chrono::milliseconds peer_timeout = default_peer_timeout;  ///< SYMPHONY_PEER_TIMEOUT
+  std::optional<curve_keys> curve;  ///< SYMPHONY_CURVE_SECRET and _PUBLIC
   /// method addresses: the whole job, as config::from_environment() read it.
   std::optional<config> explicit_config;
   /// Where this rank binds its receive socket: a tcp endpoint with port 0 and an ipc endpoint.
@@ -285,6 +287,7 @@ inline join_plan plan_join(const environment_lookup& lookup) {
   join_plan plan;
   if (const auto timeout = lookup("SYMPHONY_TIMEOUT"))
     plan.timeout = detail::parse_timeout("SYMPHONY_TIMEOUT", detail::trim(*timeout));
+  detail::read_peer_settings(lookup, plan.peer_timeout, plan.curve);
 
   // An explicit address list is the user's (or symphony-run's) word: nothing to exchange.
   if (detail::nonempty(lookup, "SYMPHONY_ADDRESSES") ||
@@ -455,6 +458,7 @@ inline join_result exchange_addresses(const join_plan& plan,
     options.job_token = plan.job_token;
     options.timeout = plan.timeout;
     options.locality = locality;
+    options.curve = plan.curve;
     auto exchanged = exchange_endpoints(options);
     result.tcp_endpoints = std::move(exchanged.endpoints);
     localities = std::move(exchanged.localities);

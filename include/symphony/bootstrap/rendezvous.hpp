@@ -73,6 +73,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -86,6 +87,7 @@
 #include "../config.hpp"
 #include "../detail/address.hpp"
 #include "../detail/bind_address.hpp"
+#include "../detail/curve.hpp"
 #include "../error.hpp"
 #include "../transport/transport.hpp"
 #include "detect.hpp"
@@ -117,6 +119,9 @@ struct rendezvous_options {
   /// tell which peers share their machine (the communicator puts a host identity here). May be
   /// empty.
   std::string locality;
+  /// The job's CURVE key pair (SYMPHONY_CURVE_SECRET/_PUBLIC): set, the root accepts only
+  /// registrations from holders of the pair and the exchange is encrypted.
+  std::optional<curve_keys> curve;
 };
 
 /// What exchange_endpoints() returns: one entry per rank, in rank order, identical on every rank.
@@ -600,6 +605,7 @@ struct rendezvous_plan {
   std::string locality;
   std::chrono::milliseconds timeout{};
   std::uint64_t nonce = 0;
+  std::optional<binary_curve_keys> curve;
 };
 
 inline rendezvous_plan plan_rendezvous(const bootstrap::rendezvous_options& o) {
@@ -643,6 +649,7 @@ inline rendezvous_plan plan_rendezvous(const bootstrap::rendezvous_options& o) {
         "rendezvous_options.timeout must be positive (use symphony::wait_forever "
         "to wait forever)");
   p.timeout = o.timeout;
+  p.curve = checked_curve_keys(o.curve);
   p.nonce = rendezvous_nonce();
   return p;
 }
@@ -676,6 +683,10 @@ class rendezvous_root {
     socket_.set(zmq::sockopt::ipv6, 1);
     socket_.set(zmq::sockopt::router_mandatory, 1);  // a reply to a vanished rank fails visibly
     socket_.set(zmq::sockopt::maxmsgsize, rendezvous_root_max_message);
+    if (plan.curve) {
+      zap_ = std::make_unique<zap_handler>(context_, plan.curve->public_key);
+      make_curve_server(socket_, *plan.curve);
+    }
     try {
       socket_.bind(bindable_endpoint(plan.root, "the rendezvous root"));
     } catch (const zmq::error_t& e) {
@@ -876,7 +887,8 @@ class rendezvous_root {
   const rendezvous_plan& plan_;
   rendezvous_log log_;
   std::string root_text_;
-  zmq::context_t context_;  // declared before the socket: destroyed after it
+  zmq::context_t context_;  // declared before the sockets: destroyed after them
+  std::unique_ptr<zap_handler> zap_;  // a secure job's ZAP handler
   zmq::socket_t socket_;
   std::vector<std::optional<member>> members_;
   int registered_ = 1;  // rank 0 itself
@@ -909,6 +921,7 @@ class rendezvous_member {
     const std::int64_t largest_table =
         4096 + static_cast<std::int64_t>(plan.size) * (4 + rendezvous_max_endpoint);
     socket_.set(zmq::sockopt::maxmsgsize, std::max<std::int64_t>(largest_table, 64 * 1024));
+    if (plan.curve) make_curve_client(socket_, *plan.curve);
     try {
       socket_.connect(plan.root.endpoint);
     } catch (const zmq::error_t& e) {

@@ -107,7 +107,7 @@ class job_state {
     if (!dev_null)
       throw launch_error(std::string("cannot open /dev/null: ") + std::strerror(errno));
 
-    const std::vector<std::string> base_env = inherited_environment(sets_timeout);
+    const std::vector<std::string> base_env = inherited_environment(sets_timeout, options_.secure);
     std::vector<std::unique_ptr<exec_image>> images;
     std::vector<pipe_fds> out_pipes;
     std::vector<pipe_fds> err_pipes;

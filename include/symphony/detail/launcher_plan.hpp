@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include <zmq.h>
+
 #include "../launch_types.hpp"
 #include "launcher_names.hpp"
 #include "launcher_resources.hpp"
@@ -207,13 +209,33 @@ struct job_layout {
   temp_directory ipc_directory;                       // ipc transport, real run only
   std::vector<std::string> addresses;                 // per rank
   std::vector<std::pair<std::string, int>> services;  // bound service -> port
+  std::string curve_public, curve_secret;             // launch_options::secure
 };
+
+/// A fresh CURVE key pair for a secure job (Z85: public, secret). Throws launch_error when
+/// libzmq cannot make one (built without CURVE).
+inline std::pair<std::string, std::string> curve_key_pair() {
+  char public_key[41] = {};
+  char secret_key[41] = {};
+  if (zmq_curve_keypair(public_key, secret_key) != 0)
+    throw launch_error("cannot secure the job: this libzmq cannot make CURVE keys (" +
+                       std::string(zmq_strerror(zmq_errno())) + ")");
+  return {public_key, secret_key};
+}
 
 /// Chooses the addresses and ports. A dry run creates nothing and shows the ipc directory as
 /// the mkdtemp() pattern it would be created from.
 inline job_layout make_layout(const launcher_state& state, const launch_options& options,
                               bool dry_run) {
   job_layout layout;
+  if (options.secure) {
+    if (dry_run) {
+      layout.curve_public = "(a fresh public key)";
+      layout.curve_secret = "(a fresh secret key)";
+    } else {
+      std::tie(layout.curve_public, layout.curve_secret) = curve_key_pair();
+    }
+  }
   const std::size_t n = state.size();
   const auto& services = state.bound_services();
   const bool tcp = options.transport == launch_transport::tcp;
@@ -273,6 +295,10 @@ inline std::vector<process_plan> make_plans(const launcher_state& state,
     if (options.wait_timeout)
       env.emplace_back("SYMPHONY_TIMEOUT", format_seconds(*options.wait_timeout));
     env.emplace_back("SYMPHONY_NAME", p.name);
+    if (options.secure) {
+      env.emplace_back("SYMPHONY_CURVE_PUBLIC", layout.curve_public);
+      env.emplace_back("SYMPHONY_CURVE_SECRET", layout.curve_secret);
+    }
     if (p.group) {
       const auto& g = state.group(*p.group);
       plan.group = g.name;
@@ -296,21 +322,25 @@ inline std::vector<process_plan> make_plans(const launcher_state& state,
 
 /// True for the variables the launcher owns: inherited values of these are dropped, so that a
 /// job started from inside another job does not see the outer job's group or services.
-inline bool launcher_owned_variable(const std::string& name, bool sets_timeout) {
+inline bool launcher_owned_variable(const std::string& name, bool sets_timeout,
+                                    bool sets_keys = false) {
   static const char* const exact[] = {"SYMPHONY_RANK", "SYMPHONY_NRANKS", "SYMPHONY_ADDRESSES",
                                       "SYMPHONY_NAME", "SYMPHONY_GROUP"};
   for (const char* e : exact)
     if (name == e) return true;
   if (sets_timeout && name == "SYMPHONY_TIMEOUT") return true;
+  // A secure job's own keys replace inherited ones (the first of two entries would win).
+  if (sets_keys && (name == "SYMPHONY_CURVE_PUBLIC" || name == "SYMPHONY_CURVE_SECRET"))
+    return true;
   return name.rfind("SYMPHONY_GROUP_", 0) == 0 || name.rfind("SYMPHONY_SERVICE_", 0) == 0;
 }
 
 /// The launcher's environment without the variables it owns, as "NAME=value" strings.
-inline std::vector<std::string> inherited_environment(bool sets_timeout) {
+inline std::vector<std::string> inherited_environment(bool sets_timeout, bool sets_keys = false) {
   std::vector<std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string entry(*e);
-    if (!launcher_owned_variable(entry.substr(0, entry.find('=')), sets_timeout))
+    if (!launcher_owned_variable(entry.substr(0, entry.find('=')), sets_timeout, sets_keys))
       env.push_back(std::move(entry));
   }
   return env;

@@ -10,22 +10,41 @@
 // appears, so processes may start in any order. Queues are bounded (ZeroMQ's high-water mark,
 // 1000 messages each way); a send that finds the queue full waits at most until the deadline.
 // On destruction, undelivered messages get up to the configured timeout to leave (linger), or
-// none at all after abandon().
+// none at all after abandon() and for a peer whose connection dropped (it cannot take them).
+//
+// Dead peers. Every PUSH socket is watched with a ZeroMQ socket monitor (handshake and
+// disconnect events) and sends heartbeats, so that a peer whose host stops answering is
+// disconnected too. A peer is *lost* when its connection has been down for the peer timeout
+// (SYMPHONY_PEER_TIMEOUT) after it was up, or after this rank heard from it: a process that was
+// never reached may simply not have started yet and is left to the general timeout. A peer that
+// finished and exited is lost too, harmlessly: only a rank waiting for a message from it (see
+// watch() and lost()), or for room in its queue, reports the loss, and the grace period lets a
+// message the peer sent just before it exited arrive first.
+//
+// CURVE. With the job's key pair (config::curve), the receive socket is a CURVE server and every
+// PUSH socket a CURVE client with the same pair, and a ZAP handler (a thread per transport)
+// admits only clients that present the job's public key: a process without the pair neither
+// connects nor injects.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 #include <zmq.hpp>
 
 #include "../config.hpp"
 #include "../detail/address.hpp"
 #include "../detail/bind_address.hpp"
+#include "../detail/curve.hpp"
 #include "../detail/wire.hpp"
 #include "../error.hpp"
 #include "transport.hpp"
@@ -59,9 +78,11 @@ class zmq_transport {
   /// rank and address) when the address cannot be bound: in use, not on this host, too long.
   explicit zmq_transport(const config& c)
       : linger_(linger_for(validated(c).timeout)),
+        peer_timeout_(c.peer_timeout),
+        curve_(detail::checked_curve_keys(c.curve)),
         context_(1),
         inbox_(context_, zmq::socket_type::pull) {
-    configure(inbox_);
+    configure_inbox();
     const auto& own = c.addresses[static_cast<std::size_t>(c.rank)];
     bind(detail::bindable_endpoint(detail::parse_address(own).value,
                                    "the address of rank " + std::to_string(c.rank)),
@@ -75,9 +96,16 @@ class zmq_transport {
   /// connect_peers() completes it; until then nothing may be sent. `timeout` bounds how long
   /// undelivered messages linger at destruction. Throws config_error naming the endpoint (and
   /// SYMPHONY_IFACE, a likely culprit) when one cannot be bound.
-  zmq_transport(const std::vector<std::string>& listen, std::chrono::milliseconds timeout)
-      : linger_(linger_for(timeout)), context_(1), inbox_(context_, zmq::socket_type::pull) {
-    configure(inbox_);
+  /// `peer_timeout` and `curve` as in config (config_error for a malformed key pair).
+  zmq_transport(const std::vector<std::string>& listen, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds peer_timeout = default_peer_timeout,
+                const std::optional<curve_keys>& curve = std::nullopt)
+      : linger_(linger_for(timeout)),
+        peer_timeout_(peer_timeout),
+        curve_(detail::checked_curve_keys(curve)),
+        context_(1),
+        inbox_(context_, zmq::socket_type::pull) {
+    configure_inbox();
     for (const auto& endpoint : listen)
       bind(endpoint, "cannot listen at '" + endpoint +
                          "' (is SYMPHONY_IFACE an interface or address of this machine?)");
@@ -94,11 +122,22 @@ class zmq_transport {
     endpoints_.clear();
     for (const auto& text : addresses)
       endpoints_.push_back(detail::parse_address(text).value);
-    outboxes_.clear();
-    outboxes_.resize(addresses.size());
+    links_.clear();
+    links_.resize(addresses.size());
+    heard_.assign(addresses.size(), false);
   }
 
   zmq_transport(zmq_transport&&) = delete;  // sockets are tied to their context: keep in place
+
+  ~zmq_transport() {
+    try {
+      // Messages queued for a peer whose connection dropped cannot leave: do not linger on them.
+      drain_events();
+      for (auto& l : links_)
+        if (l && !l->up && l->ever_up) l->socket.set(zmq::sockopt::linger, 0);
+    } catch (const zmq::error_t&) {  // nothing useful to do in a destructor
+    }
+  }
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -113,20 +152,43 @@ class zmq_transport {
     return send_frames(to, h, received.share(), until);  // no copy of the payload
   }
 
+  /// The next message, or nullopt when `until` passes first or, earlier, when a peer has just
+  /// become lost (once per loss; the caller asks lost() whether it cared).
   std::optional<message> receive(detail::deadline until) {
     while (true) {
       zmq::message_t head;
       if (inbox_.recv(head, zmq::recv_flags::dontwait)) return finish_receive(std::move(head));
-      zmq::pollitem_t item{inbox_.handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&item, 1, wait_time(until)) == 0 && detail::clock::now() >= until)
-        return std::nullopt;
+      drain_events();
+      if (report_losses()) return std::nullopt;
+      if (detail::clock::now() >= until) return std::nullopt;
+      poll_items_.assign(1, zmq::pollitem_t{inbox_.handle(), 0, ZMQ_POLLIN, 0});
+      for (const auto& l : links_)
+        if (l) poll_items_.push_back(zmq::pollitem_t{l->monitor.handle(), 0, ZMQ_POLLIN, 0});
+      zmq::poll(poll_items_.data(), poll_items_.size(), wait_time(std::min(until, next_loss())));
     }
   }
 
+  /// Starts watching rank `to` (connecting to it if this rank has not yet), so that lost() can
+  /// tell when it is gone. Called before waiting for a message from it.
+  void watch(int to) {
+    if (to != rank_ && to >= 0 && to < size_) (void)link(to);
+  }
+
+  /// True when rank `to` is lost: its connection has been down for the peer timeout (see the top
+  /// of this header). False for a rank that is not watched.
+  bool lost(int to) {
+    if (to < 0 || to >= size_ || !links_[static_cast<std::size_t>(to)]) return false;
+    drain_events();
+    return is_lost(to, detail::clock::now());
+  }
+
+  /// The peer timeout, for error messages.
+  std::chrono::milliseconds peer_timeout() const { return peer_timeout_; }
+
   void abandon() noexcept {
     linger_ = 0;
-    for (auto& out : outboxes_)
-      if (out) out->set(zmq::sockopt::linger, 0);
+    for (auto& l : links_)
+      if (l) l->socket.set(zmq::sockopt::linger, 0);
   }
 
   /// The endpoint this rank's receive socket was last bound to (useful with tcp port 0 in tests).
@@ -175,30 +237,117 @@ class zmq_transport {
     socket.set(zmq::sockopt::linger, linger_);
   }
 
+  void configure_inbox() {
+    configure(inbox_);
+    if (!curve_) return;
+    zap_ = std::make_unique<detail::zap_handler>(context_, curve_->public_key);
+    detail::make_curve_server(inbox_, *curve_);
+  }
+
   bool send_frames(int to, const detail::header& h, zmq::message_t payload,
                    detail::deadline until) {
-    zmq::socket_t& out = outbox(to);
+    zmq::socket_t& out = link(to).socket;
     const auto encoded = detail::encode(h);
     // The first frame decides whether the message fits the queue; the second always follows it.
+    // While the queue is full, look at the peer every so often: a lost one will never make room.
     while (!out.send(zmq::buffer(encoded), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      if (lost(to)) return false;
+      const auto now = detail::clock::now();
+      if (now >= until) return false;
       zmq::pollitem_t item{out.handle(), 0, ZMQ_POLLOUT, 0};
-      if (zmq::poll(&item, 1, wait_time(until)) == 0 && detail::clock::now() >= until) return false;
+      zmq::poll(&item, 1, wait_time(std::min(until, now + peer_timeout_ / 4)));
     }
     (void)out.send(payload, zmq::send_flags::none);
     return true;
   }
 
-  zmq::socket_t& outbox(int to) {
-    if (static_cast<std::size_t>(to) >= outboxes_.size())
+  // The connection to one peer and what its monitor said about it.
+  struct peer_link {
+    zmq::socket_t socket;   // PUSH, connected to the peer's receive socket
+    zmq::socket_t monitor;  // PAIR receiving `socket`'s handshake and disconnect events
+    bool up = false;        // connected, handshake done, now
+    bool ever_up = false;   // was connected once: the peer existed
+    detail::deadline down_since = detail::clock::now();
+    bool reported = false;  // receive() already returned early for this loss
+  };
+
+  peer_link& link(int to) {
+    if (to < 0 || static_cast<std::size_t>(to) >= links_.size())
       throw std::logic_error("zmq_transport: send to rank " + std::to_string(to) +
                              " before connect_peers() named the peers");
-    auto& slot = outboxes_[static_cast<std::size_t>(to)];
+    auto& slot = links_[static_cast<std::size_t>(to)];
     if (!slot) {
-      slot.emplace(context_, zmq::socket_type::push);
-      configure(*slot);
-      slot->connect(endpoints_[static_cast<std::size_t>(to)].endpoint);
+      auto l =
+          std::make_unique<peer_link>(peer_link{zmq::socket_t(context_, zmq::socket_type::push),
+                                                zmq::socket_t(context_, zmq::socket_type::pair)});
+      configure(l->socket);
+      const auto beat = static_cast<int>(std::max<long long>(100, peer_timeout_.count() / 3));
+      l->socket.set(zmq::sockopt::heartbeat_ivl, beat);
+      l->socket.set(zmq::sockopt::heartbeat_timeout,
+                    static_cast<int>(std::min<long long>(peer_timeout_.count(), 1 << 30)));
+      if (curve_) detail::make_curve_client(l->socket, *curve_);
+      const std::string events = "inproc://symphony-monitor-" + std::to_string(to);
+      if (zmq_socket_monitor(l->socket.handle(), events.c_str(),
+                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+        throw zmq::error_t();
+      l->monitor.set(zmq::sockopt::linger, 0);
+      l->monitor.connect(events);
+      l->socket.connect(endpoints_[static_cast<std::size_t>(to)].endpoint);
+      slot = std::move(l);
     }
     return *slot;
+  }
+
+  // Applies every pending monitor event.
+  void drain_events() {
+    for (auto& l : links_) {
+      if (!l) continue;
+      zmq::message_t event;
+      while (l->monitor.recv(event, zmq::recv_flags::dontwait)) {
+        std::uint16_t id = 0;
+        if (event.size() >= sizeof id) std::memcpy(&id, event.data(), sizeof id);
+        while (event.more())
+          (void)l->monitor.recv(event, zmq::recv_flags::none);  // the address
+        // Up means the peer completed a ZeroMQ handshake: the kernel of a stopped process
+        // still accepts tcp connections, but only a running peer answers the handshake.
+        if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+          l->up = l->ever_up = true;
+          l->reported = false;
+        } else if (id == ZMQ_EVENT_DISCONNECTED && l->up) {
+          l->up = false;
+          l->down_since = detail::clock::now();
+        }
+      }
+    }
+  }
+
+  bool is_lost(int to, detail::deadline now) const {
+    const auto& l = links_[static_cast<std::size_t>(to)];
+    return l && !l->up && (l->ever_up || heard_[static_cast<std::size_t>(to)]) &&
+           now - l->down_since >= peer_timeout_;
+  }
+
+  // True (once per loss) when some peer has become lost since the last call.
+  bool report_losses() {
+    bool any = false;
+    const auto now = detail::clock::now();
+    for (std::size_t r = 0; r < links_.size(); ++r)
+      if (links_[r] && !links_[r]->reported && is_lost(static_cast<int>(r), now)) {
+        links_[r]->reported = true;
+        any = true;
+      }
+    return any;
+  }
+
+  // When the next down peer would become lost (time_point::max() if none).
+  detail::deadline next_loss() const {
+    auto next = detail::deadline::max();
+    for (std::size_t r = 0; r < links_.size(); ++r) {
+      const auto& l = links_[r];
+      if (l && !l->up && !l->reported && (l->ever_up || heard_[r]))
+        next = std::min(next, l->down_since + peer_timeout_);
+    }
+    return next;
   }
 
   message finish_receive(zmq::message_t head) {
@@ -214,17 +363,23 @@ class zmq_transport {
     }
     const auto h =
         detail::decode(static_cast<const std::byte*>(head.data()), head.size(), payload.size());
+    if (h.source < heard_.size()) heard_[h.source] = true;  // the sender exists
     return message(h, std::move(payload));
   }
 
   int rank_ = -1;
   int size_ = 0;
   int linger_;
+  std::chrono::milliseconds peer_timeout_;
+  std::optional<detail::binary_curve_keys> curve_;
   std::vector<detail::address> endpoints_;
   std::vector<std::string> bound_;
-  zmq::context_t context_;  // declared before the sockets: destroyed after them
+  std::vector<bool> heard_;  // per rank: a message came from it (so it was running)
+  zmq::context_t context_;   // declared before the sockets: destroyed after them
+  std::unique_ptr<detail::zap_handler> zap_;
   zmq::socket_t inbox_;
-  std::vector<std::optional<zmq::socket_t>> outboxes_;
+  std::vector<std::unique_ptr<peer_link>> links_;
+  std::vector<zmq::pollitem_t> poll_items_;  // reused by receive()
 };
 
 }  // namespace symphony
