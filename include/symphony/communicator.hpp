@@ -750,13 +750,23 @@ class basic_communicator {
     }
 
     message receive(int from, std::uint32_t step) {
-      const detail::match_key key{comm_.id_, false, sequence_, step, comm_.world_rank(from)};
-      const auto check = [&](const detail::header& h) { check_same_call(h); };
+      const auto source = comm_.world_rank(from);
+      const detail::match_key key{comm_.id_, false, sequence_, step, source};
+      const auto check = [&](const detail::header& h) {
+        check_same_call(h);
+        if (h.source == source && h.communicator == comm_.id_ && h.sequence > sequence_ &&
+            h.kind != detail::operation::point_to_point)
+          fail_moved_on(h, from);
+      };
       if (!checked_early_) {  // a mismatched message may have arrived before this call began
         comm_.mailbox_->for_each_early(comm_.id_, sequence_, check);
         comm_.mailbox_->for_each_stale(comm_.id_, sequence_, check);
         checked_early_ = true;
       }
+      if (!comm_.mailbox_->has(key))
+        if (const auto* later = comm_.mailbox_->latest_from(comm_.id_, source);
+            later != nullptr && later->sequence > sequence_)
+          fail_moved_on(*later, from);
       message m = comm_.wait_for(
           key, from, [&] { return describe(); }, check);
       check_same_call(m.header());
@@ -810,12 +820,25 @@ class basic_communicator {
       if (past.sequence == h.sequence)
         mine = describe_call(past.kind, past.root, past.type) + " there";
       std::string theirs = describe_call(h.kind, h.tag, h.type);
-      comm_.fail_protocol("rank " + std::to_string(comm_.local_rank(h.source)) + " sent a " +
-                          theirs + " message for call #" + std::to_string(h.sequence) +
-                          " on communicator '" + comm_.name_ + "', but rank " +
+      comm_.fail_protocol("rank " + std::to_string(comm_.local_rank(h.source)) +
+                          " sent a message of call #" + std::to_string(h.sequence) +
+                          " on communicator '" + comm_.name_ + "' as a " + theirs + ", but rank " +
                           std::to_string(comm_.rank_) + " called " + mine +
                           ": every rank must call the same collectives in the same order, with "
                           "the same root and value type (found in " + describe() + ")");
+    }
+
+    // `from` sent a message of a later call while this rank waits for its message of this call:
+    // messages from one rank arrive in order, so it finished this call without sending what this
+    // rank's call expects (it called another collective or root, where it had nothing to send).
+    [[noreturn]] void fail_moved_on(const detail::header& h, int from) const {
+      comm_.fail_protocol("rank " + std::to_string(comm_.rank_) + " is in " + describe() +
+                          " and waits for a message from rank " + std::to_string(from) +
+                          ", which has already gone on to call #" + std::to_string(h.sequence) +
+                          " (a " + describe_call(h.kind, h.tag, h.type) +
+                          "): it called something else as call #" + std::to_string(sequence_) +
+                          " (every rank must call the same collectives in the same order, with "
+                          "the same root)");
     }
 
     static std::string describe_call(detail::operation kind, int root, detail::value_type type) {

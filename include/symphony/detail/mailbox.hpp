@@ -82,6 +82,8 @@ class mailbox {
         reject_foreign(m->header());
         continue;
       }
+      if (m->header().kind != operation::point_to_point)
+        latest_[{m->header().communicator, m->header().source}] = m->header();
       const match_key arrived = match_key::of(m->header());
       if (!(arrived < key) && !(key < arrived)) return m;
       inspect(m->header());
@@ -101,6 +103,18 @@ class mailbox {
       for (const auto& m : it->second)
         fn(m.header());
     }
+  }
+
+  /// True when a message for `key` has arrived and waits for its receive.
+  bool has(const match_key& key) const { return early_.count(key) != 0; }
+
+  /// The header of the last collective message that arrived from world rank `source` on
+  /// `communicator` (nullptr if none). Messages from one sender arrive in the order it sent them,
+  /// so a rank waiting for a message of call s from `source` that has already seen one of a later
+  /// call from it (and none of call s waiting) will never get it.
+  const header* latest_from(std::uint64_t communicator, std::uint32_t source) const {
+    const auto found = latest_.find({communicator, source});
+    return found == latest_.end() ? nullptr : &found->second;
   }
 
   /// Calls fn(header) for every early message of a collective on `communicator` numbered below
@@ -139,6 +153,7 @@ class mailbox {
   Transport transport_;
   std::uint32_t stamp_;
   std::map<match_key, std::deque<message>> early_;
+  std::map<std::pair<std::uint64_t, std::uint32_t>, header> latest_;  // see latest_from
   std::set<std::uint32_t> warned_;  // foreign stamps already reported
   std::size_t foreign_ = 0;
 };
