@@ -143,9 +143,9 @@ class mailbox {
   void reject_foreign(const header& h) {
     ++foreign_;
     if (!warned_.insert(h.job).second) return;
-    std::cerr << "symphony: rank " << transport_.rank() << " dropped a "
-              << operation_name(h.kind) << " message claiming to come from rank " << h.source
-              << " with job stamp " << h.job << " (this job's is " << stamp_
+    std::cerr << "symphony: rank " << transport_.rank() << " dropped a " << operation_name(h.kind)
+              << " message claiming to come from rank " << h.source << " with job stamp " << h.job
+              << " (this job's is " << stamp_
               << "): a process of another job (a stale one, or a reused port) is sending here; "
                  "its messages are never delivered, and this is reported once\n";
   }
