@@ -154,6 +154,8 @@ TEST_CASE("8 concurrent jobs of 4 ranks, each started by symphony-run, all corre
   const symphony::detail::temp_directory scratch(std::filesystem::temp_directory_path());
   constexpr int jobs = 8;
   const std::string ops = sanitized ? "2500" : "5000";
+  // symphony-run starts this test binary itself (its /proc/self/exe would be symphony-run).
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   std::vector<pid_t> pids;
   const auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < jobs; ++i) {
@@ -164,8 +166,7 @@ TEST_CASE("8 concurrent jobs of 4 ranks, each started by symphony-run, all corre
       ::setenv("SYMPHONY_TEST_SCENARIO", "soak", 1);
       ::setenv("SYMPHONY_SOAK_OPS", ops.c_str(), 1);
       ::execl(SYMPHONY_RUN, SYMPHONY_RUN, "--timeout", "500", "--wait-timeout", "120",
-              "--output-dir", dir.c_str(), "-n", "4", "/proc/self/exe",
-              static_cast<char*>(nullptr));
+              "--output-dir", dir.c_str(), "-n", "4", self.c_str(), static_cast<char*>(nullptr));
       std::_Exit(127);
     }
     pids.push_back(pid);
