@@ -69,6 +69,7 @@
 #include "detail/communicator_id.hpp"
 #include "detail/mailbox.hpp"
 #include "detail/segments.hpp"
+#include "detail/value_type.hpp"
 #include "detail/serialization.hpp"
 #include "detail/wire.hpp"
 #include "error.hpp"
@@ -100,13 +101,18 @@ class basic_communicator {
             std::enable_if_t<std::is_constructible_v<T, const config&>, int> = 0>
   explicit basic_communicator(const bootstrap::join_plan& plan)
       : mailbox_(plan.explicit_config
-                     ? std::make_shared<detail::mailbox<Transport>>(*plan.explicit_config)
+                     ? std::make_shared<detail::mailbox<Transport>>(
+                           stamp_of(bootstrap::default_job_token(), plan.explicit_config->addresses),
+                           *plan.explicit_config)
                      : std::make_shared<detail::mailbox<Transport>>(
-                           plan.listen, plan.timeout, plan.peer_timeout, plan.curve)),
+                           0, plan.listen, plan.timeout, plan.peer_timeout, plan.curve)),
         timeout_(plan.timeout) {
     if (!plan.explicit_config) {
       auto& transport = mailbox_->transport();
       const auto joined = bootstrap::exchange_addresses(plan, transport.bound_endpoints());
+      // The published tcp endpoints are the same list on every rank (unlike `addresses`, which
+      // picks ipc or tcp per peer) and name ports only this job holds.
+      mailbox_->restamp(stamp_of(plan.job_token, joined.tcp_endpoints));
       transport.connect_peers(joined.rank, joined.addresses);
     }
     init_world();
@@ -116,7 +122,8 @@ class basic_communicator {
   template <class T = Transport,
             std::enable_if_t<std::is_constructible_v<T, const config&>, int> = 0>
   explicit basic_communicator(const config& c)
-      : mailbox_(std::make_shared<detail::mailbox<Transport>>(c)), timeout_(c.timeout) {
+      : mailbox_(std::make_shared<detail::mailbox<Transport>>(stamp_of("", c.addresses), c)),
+        timeout_(c.timeout) {
     init_world();
   }
 
@@ -125,7 +132,8 @@ class basic_communicator {
   template <class T = Transport, std::enable_if_t<std::is_move_constructible_v<T>, int> = 0>
   explicit basic_communicator(Transport transport,
                               std::chrono::milliseconds timeout = default_timeout)
-      : mailbox_(std::make_shared<detail::mailbox<Transport>>(std::move(transport))),
+      : mailbox_(std::make_shared<detail::mailbox<Transport>>(detail::job_stamp("in-process"),
+                                                               std::move(transport))),
         timeout_(timeout) {
     init_world();
   }
@@ -250,7 +258,7 @@ class basic_communicator {
   /// protocol_error if a message does not decode as a T.
   template <class T>
   void broadcast(T& value, int root = 0) {
-    auto ctx = begin(detail::operation::broadcast, root);
+    auto ctx = begin<T>(detail::operation::broadcast, root);
     const int p = size();
     if constexpr (std::is_trivially_copyable_v<T>) {
       // Every rank knows the size: the choice needs no announcement.
@@ -333,7 +341,7 @@ class basic_communicator {
   /// m log2 p.
   template <class T, class Op>
   T reduce(const T& value, Op op, int root = 0) {
-    auto ctx = begin(detail::operation::reduce, root);
+    auto ctx = begin<T>(detail::operation::reduce, root);
     if constexpr (algorithms::splits_into_elements_v<T, Op>) {
       using element = typename T::value_type;
       if (size() > 1 && std::size(value) * sizeof(element) >= thresholds_.reduce_long_bytes) {
@@ -357,7 +365,7 @@ class basic_communicator {
   /// ceil(log2 p) rounds, the root receives (p - 1) values.
   template <class T>
   std::vector<T> gather(const T& value, int root = 0) {
-    auto ctx = begin(detail::operation::gather, root);
+    auto ctx = begin<T>(detail::operation::gather, root);
     const auto bytes = detail::encode_value(value);
     const auto block = algorithms::gather_binomial(ctx, root, bytes.data(), bytes.size());
     std::vector<T> result;
@@ -386,7 +394,7 @@ class basic_communicator {
                                   std::to_string(values.size()) + " values to communicator '" +
                                   name_ + "' of size " + std::to_string(size()) +
                                   " (pass exactly one value per rank)");
-    auto ctx = begin(detail::operation::scatter, root);
+    auto ctx = begin<T>(detail::operation::scatter, root);
     std::vector<std::byte> block;
     if (rank_ == root)
       for (int i = 0; i < size(); ++i) {
@@ -406,7 +414,7 @@ class basic_communicator {
   /// Collective: returns on any rank only after every rank has called it. Dissemination:
   /// ceil(log2 p) rounds of one empty message per rank.
   void barrier() {
-    auto ctx = begin(detail::operation::barrier, -1);
+    auto ctx = begin<void>(detail::operation::barrier, -1);
     algorithms::barrier_dissemination(ctx);
   }
 
@@ -423,7 +431,7 @@ class basic_communicator {
   /// 2m(p - 1)/p bytes per rank).
   template <class T, class Op>
   T allreduce(const T& value, Op op) {
-    auto ctx = begin(detail::operation::allreduce, -1);
+    auto ctx = begin<T>(detail::operation::allreduce, -1);
     if constexpr (algorithms::splits_into_elements_v<T, Op>) {
       using element = typename T::value_type;
       if (size() > 1 && std::size(value) * sizeof(element) >= thresholds_.allreduce_long_bytes) {
@@ -452,7 +460,7 @@ class basic_communicator {
   /// trivially copyable, whose size every rank knows).
   template <class T>
   std::vector<T> allgather(const T& value) {
-    auto ctx = begin(detail::operation::allgather, -1);
+    auto ctx = begin<T>(detail::operation::allgather, -1);
     std::vector<T> result(members_.size());
     const auto bytes = detail::encode_value(value);
     const auto decode = [&](int from, const std::byte* data, std::size_t n) {
@@ -479,7 +487,7 @@ class basic_communicator {
                                   std::to_string(values.size()) + " values to communicator '" +
                                   name_ + "' of size " + std::to_string(size()) +
                                   " (pass exactly one value per rank)");
-    auto ctx = begin(detail::operation::alltoall, -1);
+    auto ctx = begin<T>(detail::operation::alltoall, -1);
     ctx.expect_algorithm(algorithms::algorithm_id::pairwise);
     std::vector<T> result(members_.size());
     result[static_cast<std::size_t>(rank_)] = values[static_cast<std::size_t>(rank_)];
@@ -516,7 +524,7 @@ class basic_communicator {
                                   " elements, not a multiple of the size " + std::to_string(p) +
                                   " of communicator '" + name_ +
                                   "' (pass size() blocks of the same length)");
-    auto ctx = begin(detail::operation::reduce_scatter, -1);
+    auto ctx = begin<E>(detail::operation::reduce_scatter, -1);
     const std::size_t k = values.size() / p;
     const auto me = static_cast<std::size_t>(rank_);
     if (p == 1) return values;
@@ -580,7 +588,7 @@ class basic_communicator {
   /// and computes at most one combination per round.
   template <class T, class Op>
   T scan(const T& value, Op op) {
-    auto ctx = begin(detail::operation::scan, -1);
+    auto ctx = begin<T>(detail::operation::scan, -1);
     ctx.expect_algorithm(algorithms::algorithm_id::prefix_doubling);
     return *algorithms::scan_prefix_doubling(ctx, T(value), ordered_combine(ctx, op), false);
   }
@@ -590,7 +598,7 @@ class basic_communicator {
   /// The same rounds as scan; ranks combine at most two values per round.
   template <class T, class Op>
   T exscan(const T& value, Op op) {
-    auto ctx = begin(detail::operation::exscan, -1);
+    auto ctx = begin<T>(detail::operation::exscan, -1);
     ctx.expect_algorithm(algorithms::algorithm_id::prefix_doubling);
     auto result = algorithms::scan_prefix_doubling(ctx, T(value), ordered_combine(ctx, op), true);
     return result ? std::move(*result) : T{};
@@ -611,7 +619,7 @@ class basic_communicator {
   template <class E>
   std::vector<E> gatherv(const std::vector<E>& values, std::vector<std::size_t>& counts,
                          int root = 0) {
-    auto ctx = begin(detail::operation::gatherv, root);
+    auto ctx = begin<E>(detail::operation::gatherv, root);
     ctx.expect_algorithm(algorithms::algorithm_id::binomial);
     counts.clear();
     const auto bytes = detail::encode_value(values);
@@ -650,7 +658,7 @@ class basic_communicator {
                                     " but it passed " + std::to_string(values.size()) +
                                     " elements");
     }
-    auto ctx = begin(detail::operation::scatterv, root);
+    auto ctx = begin<E>(detail::operation::scatterv, root);
     ctx.expect_algorithm(algorithms::algorithm_id::binomial);
     std::vector<std::byte> block;
     if (rank_ == root) {
@@ -685,7 +693,7 @@ class basic_communicator {
   /// The same; `counts` becomes the number of elements each rank passed, on every rank.
   template <class E>
   std::vector<E> allgatherv(const std::vector<E>& values, std::vector<std::size_t>& counts) {
-    auto ctx = begin(detail::operation::allgatherv, -1);
+    auto ctx = begin<E>(detail::operation::allgatherv, -1);
     const auto bytes = detail::encode_value(values);
     const auto p = members_.size();
     std::vector<std::pair<const std::byte*, std::size_t>> views(p);
@@ -719,8 +727,8 @@ class basic_communicator {
   class operation_context {
    public:
     operation_context(basic_communicator& comm, detail::operation kind, std::uint64_t sequence,
-                      int root)
-        : comm_(comm), kind_(kind), sequence_(sequence), root_(root) {}
+                      int root, detail::value_type type)
+        : comm_(comm), kind_(kind), sequence_(sequence), root_(root), type_(type) {}
 
     int rank() const { return comm_.rank_; }
     int size() const { return comm_.size(); }
@@ -728,12 +736,14 @@ class basic_communicator {
     void send(int to, std::uint32_t step, const std::byte* data, std::size_t size) {
       detail::header h = comm_.make_header(kind_, sequence_, root_);
       h.step = step;
+      h.type = type_;
       comm_.post(to, h, data, size, [&] { return describe(); });
     }
 
     void forward(int to, std::uint32_t step, const message& received) {
       detail::header h = comm_.make_header(kind_, sequence_, root_);
       h.step = step;
+      h.type = type_;
       h.payload_size = received.size();
       if (!comm_.mailbox_->transport().forward(static_cast<int>(comm_.world_rank(to)), h, received,
                                                detail::deadline_after(comm_.timeout_)))
@@ -741,12 +751,23 @@ class basic_communicator {
     }
 
     message receive(int from, std::uint32_t step) {
-      const detail::match_key key{comm_.id_, false, sequence_, step, comm_.world_rank(from)};
-      const auto check = [&](const detail::header& h) { check_same_call(h); };
+      const auto source = comm_.world_rank(from);
+      const detail::match_key key{comm_.id_, false, sequence_, step, source};
+      const auto check = [&](const detail::header& h) {
+        check_same_call(h);
+        if (h.source == source && h.communicator == comm_.id_ && h.sequence > sequence_ &&
+            h.kind != detail::operation::point_to_point)
+          fail_moved_on(h, from);
+      };
       if (!checked_early_) {  // a mismatched message may have arrived before this call began
         comm_.mailbox_->for_each_early(comm_.id_, sequence_, check);
+        comm_.mailbox_->for_each_stale(comm_.id_, sequence_, check);
         checked_early_ = true;
       }
+      if (!comm_.mailbox_->has(key))
+        if (const auto* later = comm_.mailbox_->latest_from(comm_.id_, source);
+            later != nullptr && later->sequence > sequence_)
+          fail_moved_on(*later, from);
       message m = comm_.wait_for(
           key, from, [&] { return describe(); }, check);
       check_same_call(m.header());
@@ -761,9 +782,9 @@ class basic_communicator {
     // in the same operation with the same root and algorithm; anything else means the ranks
     // disagree.
     void check_same_call(const detail::header& h) {
-      if (h.kind == detail::operation::point_to_point || h.communicator != comm_.id_ ||
-          h.sequence != sequence_)
-        return;
+      if (h.kind == detail::operation::point_to_point || h.communicator != comm_.id_) return;
+      if (h.sequence < sequence_) fail_finished(h);
+      if (h.sequence != sequence_) return;
       const int from = comm_.local_rank(h.source);
       if (h.kind != kind_)
         comm_.fail_protocol("rank " + std::to_string(comm_.rank_) + " is in " + describe() +
@@ -775,6 +796,11 @@ class basic_communicator {
         comm_.fail_protocol("rank " + std::to_string(comm_.rank_) + " is in " + describe() +
                             " but rank " + std::to_string(from) + " called it with root " +
                             std::to_string(h.tag) + ": every rank must pass the same root");
+      if (h.type != type_)
+        comm_.fail_protocol("rank " + std::to_string(comm_.rank_) + " is in " + describe() +
+                            " with values of type " + detail::describe(type_) + " but rank " +
+                            std::to_string(from) + " called it with " + detail::describe(h.type) +
+                            ": every rank must pass values of the same type");
       const auto algorithm = algorithms::algorithm_of_step(h.step);
       if (algorithm_ >= 0 && algorithm != static_cast<std::uint32_t>(algorithm_))
         comm_.fail_protocol(
@@ -784,6 +810,43 @@ class basic_communicator {
             algorithms::algorithm_name(algorithm) +
             " algorithm: every rank must pass values of the same size and use the same "
             "thresholds (SYMPHONY_*_LONG_BYTES, set_thresholds)");
+    }
+
+    // A message of a call this rank has finished: in a correct program every message of a call is
+    // received within it, so the sender called something else then (another collective, another
+    // root: calls where this rank had nothing to receive from it, say two roots of a broadcast).
+    [[noreturn]] void fail_finished(const detail::header& h) const {
+      const auto& past = comm_.recent_[h.sequence % comm_.recent_.size()];
+      std::string mine = "a call it has finished";
+      if (past.sequence == h.sequence)
+        mine = describe_call(past.kind, past.root, past.type) + " there";
+      std::string theirs = describe_call(h.kind, h.tag, h.type);
+      comm_.fail_protocol("rank " + std::to_string(comm_.local_rank(h.source)) +
+                          " sent a message of call #" + std::to_string(h.sequence) +
+                          " on communicator '" + comm_.name_ + "' as a " + theirs + ", but rank " +
+                          std::to_string(comm_.rank_) + " called " + mine +
+                          ": every rank must call the same collectives in the same order, with "
+                          "the same root and value type (found in " + describe() + ")");
+    }
+
+    // `from` sent a message of a later call while this rank waits for its message of this call:
+    // messages from one rank arrive in order, so it finished this call without sending what this
+    // rank's call expects (it called another collective or root, where it had nothing to send).
+    [[noreturn]] void fail_moved_on(const detail::header& h, int from) const {
+      comm_.fail_protocol("rank " + std::to_string(comm_.rank_) + " is in " + describe() +
+                          " and waits for a message from rank " + std::to_string(from) +
+                          ", which has already gone on to call #" + std::to_string(h.sequence) +
+                          " (a " + describe_call(h.kind, h.tag, h.type) +
+                          "): it called something else as call #" + std::to_string(sequence_) +
+                          " (every rank must call the same collectives in the same order, with "
+                          "the same root)");
+    }
+
+    static std::string describe_call(detail::operation kind, int root, detail::value_type type) {
+      std::string text = detail::operation_name(kind);
+      if (is_rooted(kind)) text += " (root " + std::to_string(root) + ")";
+      if (type.kind != detail::type_kind::none) text += " of " + detail::describe(type);
+      return text;
     }
 
     [[noreturn]] void fail(int from, const std::string& what) {
@@ -802,6 +865,7 @@ class basic_communicator {
     detail::operation kind_;
     std::uint64_t sequence_;
     int root_;
+    detail::value_type type_;
     int algorithm_ = -1;  // the algorithm id every message must carry; -1: not known yet
     bool checked_early_ = false;
   };
@@ -966,10 +1030,31 @@ class basic_communicator {
     thresholds_ = algorithm_thresholds::from_environment();
   }
 
+  // V: the element type of the call's values (void: none), which every message announces.
+  template <class V>
   operation_context begin(detail::operation kind, int root) {
     require_member(detail::operation_name(kind));
     if (root != -1 || is_rooted(kind)) check_rank(detail::operation_name(kind), "root", root);
-    return operation_context(*this, kind, ++sequence_, root);
+    const auto type = detail::value_type_of<V>();
+    ++sequence_;
+    recent_[sequence_ % recent_.size()] = {sequence_, kind, root, type};
+    return operation_context(*this, kind, sequence_, root, type);
+  }
+
+  // This rank's recent calls, so that a message of a call it already finished can be reported
+  // with what this rank called then.
+  struct past_call {
+    std::uint64_t sequence = 0;
+    detail::operation kind = detail::operation::point_to_point;
+    int root = -1;
+    detail::value_type type;
+  };
+
+  static std::uint32_t stamp_of(const std::string& token, const std::vector<std::string>& list) {
+    std::string identity = token;
+    for (const auto& entry : list)
+      identity += "\n" + entry;
+    return detail::job_stamp(identity);
   }
 
   static bool is_rooted(detail::operation kind) {
@@ -993,6 +1078,7 @@ class basic_communicator {
     h.tag = tag;
     h.communicator = id_;
     h.sequence = sequence;
+    h.job = mailbox_->stamp();
     return h;
   }
 
@@ -1116,6 +1202,7 @@ class basic_communicator {
   std::map<std::vector<int>, int> subgroups_made_;  // per member list, so ids differ
   algorithm_thresholds thresholds_;                 // when collectives switch algorithm
   std::vector<std::byte> scratch_;                  // reused between calls: no allocation each
+  std::array<past_call, 16> recent_{};              // the last calls, by sequence % 16
 };
 
 /// The color that puts a rank in no new communicator in split().

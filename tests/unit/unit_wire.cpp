@@ -93,7 +93,7 @@ TEST_CASE("every operation kind survives encode and decode, and has a name") {
   CHECK(std::string(symphony::detail::operation_name(operation::barrier)) == "barrier");
 }
 
-TEST_CASE("the header is little-endian at the documented offsets, reserved bytes zero") {
+TEST_CASE("the header is little-endian at the documented offsets") {
   const auto bytes = symphony::detail::encode(sample());
   REQUIRE(bytes.size() == 48);
 
@@ -127,12 +127,31 @@ TEST_CASE("the header is little-endian at the documented offsets, reserved bytes
     CHECK(byte_at(bytes, 14) == 0xff);
     CHECK(byte_at(bytes, 15) == 0xff);
   }
-  SUBCASE("5-7 and 36-39 are reserved and zero") {
+  SUBCASE("5: value type kind, 6: its size, 36: the job stamp; zero when unset") {
     for (std::size_t offset : {5, 6, 7, 36, 37, 38, 39}) {
       CAPTURE(offset);
       CHECK(byte_at(bytes, offset) == 0);
     }
+    header h = sample();
+    h.type = {symphony::detail::type_kind::floating, 0x0208};
+    h.job = 0x54535251;
+    const auto stamped = symphony::detail::encode(h);
+    CHECK(byte_at(stamped, 5) == 5);
+    CHECK(byte_at(stamped, 6) == 0x08);
+    CHECK(byte_at(stamped, 7) == 0x02);
+    for (std::size_t i = 0; i < 4; ++i)
+      CHECK(byte_at(stamped, 36 + i) == 0x51 + int(i));
+    const auto back = symphony::detail::decode(stamped.data(), stamped.size(), h.payload_size);
+    CHECK(back.type == h.type);
+    CHECK(back.job == h.job);
   }
+}
+
+TEST_CASE("job stamps: never 0 (what older builds send), different for different jobs") {
+  using symphony::detail::job_stamp;
+  CHECK(job_stamp("") != 0);
+  CHECK(job_stamp("a\nipc:///tmp/x/rank0") != job_stamp("a\nipc:///tmp/y/rank0"));
+  CHECK(job_stamp("slurm:12.0") == job_stamp("slurm:12.0"));
 }
 
 TEST_CASE("decode rejects anything but a well-formed header of this version") {

@@ -5,12 +5,21 @@
 // under its match key (communicator, operation sequence number, step or tag, source) and hands it
 // out when a receive for that key is posted. A message that arrives early waits in the mailbox;
 // several with the same key (point-to-point with one tag) come out in arrival order.
+//
+// Every message carries its job's stamp (wire.hpp). One whose stamp is not this job's comes from
+// another job (a stale process of an earlier job, a new job on a reused port): it is dropped,
+// never delivered, and reported once per foreign stamp on stderr, naming the rank it claims to
+// come from and both stamps. Not an exception: the stranger is not this job's fault, and the
+// job's own messages keep flowing.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <iostream>
 #include <map>
 #include <optional>
+#include <set>
+#include <string>
 #include <tuple>
 #include <utility>
 
@@ -44,10 +53,18 @@ class mailbox {
  public:
   using message = typename Transport::message;
 
+  /// `stamp`: this job's stamp (detail::job_stamp), which every message must carry.
   template <class... Args>
-  explicit mailbox(Args&&... transport_args) : transport_(std::forward<Args>(transport_args)...) {}
+  explicit mailbox(std::uint32_t stamp, Args&&... transport_args)
+      : transport_(std::forward<Args>(transport_args)...), stamp_(stamp) {}
 
   Transport& transport() { return transport_; }
+  std::uint32_t stamp() const { return stamp_; }
+  /// Sets the stamp once it is known (after the address exchange, before any message moves).
+  void restamp(std::uint32_t stamp) { stamp_ = stamp; }
+
+  /// Messages of other jobs dropped so far (for tests and diagnostics).
+  std::size_t foreign_count() const { return foreign_; }
 
   /// The message for `key`, from the early arrivals or from the transport; nullopt if none came
   /// before `until`. Messages for other keys that arrive meanwhile are kept, after being shown to
@@ -61,6 +78,12 @@ class mailbox {
       return m;
     }
     while (auto m = transport_.receive(until)) {
+      if (m->header().job != stamp_) {
+        reject_foreign(m->header());
+        continue;
+      }
+      if (m->header().kind != operation::point_to_point)
+        latest_[{m->header().communicator, m->header().source}] = m->header();
       const match_key arrived = match_key::of(m->header());
       if (!(arrived < key) && !(key < arrived)) return m;
       inspect(m->header());
@@ -82,6 +105,32 @@ class mailbox {
     }
   }
 
+  /// True when a message for `key` has arrived and waits for its receive.
+  bool has(const match_key& key) const { return early_.count(key) != 0; }
+
+  /// The header of the last collective message that arrived from world rank `source` on
+  /// `communicator` (nullptr if none). Messages from one sender arrive in the order it sent them,
+  /// so a rank waiting for a message of call s from `source` that has already seen one of a later
+  /// call from it (and none of call s waiting) will never get it.
+  const header* latest_from(std::uint64_t communicator, std::uint32_t source) const {
+    const auto found = latest_.find({communicator, source});
+    return found == latest_.end() ? nullptr : &found->second;
+  }
+
+  /// Calls fn(header) for every early message of a collective on `communicator` numbered below
+  /// `sequence`: calls this rank has finished, so in a correct program there are none.
+  template <class Fn>
+  void for_each_stale(std::uint64_t communicator, std::uint64_t sequence, Fn&& fn) const {
+    const match_key first{communicator, false, 0, 0, 0};
+    for (auto it = early_.lower_bound(first); it != early_.end(); ++it) {
+      if (it->first.communicator != communicator || it->first.point_to_point ||
+          it->first.sequence >= sequence)
+        break;
+      for (const auto& m : it->second)
+        fn(m.header());
+    }
+  }
+
   /// Number of messages waiting for a receive (for tests and diagnostics).
   std::size_t early_count() const {
     std::size_t n = 0;
@@ -91,8 +140,22 @@ class mailbox {
   }
 
  private:
+  void reject_foreign(const header& h) {
+    ++foreign_;
+    if (!warned_.insert(h.job).second) return;
+    std::cerr << "symphony: rank " << transport_.rank() << " dropped a " << operation_name(h.kind)
+              << " message claiming to come from rank " << h.source << " with job stamp " << h.job
+              << " (this job's is " << stamp_
+              << "): a process of another job (a stale one, or a reused port) is sending here; "
+                 "its messages are never delivered, and this is reported once\n";
+  }
+
   Transport transport_;
+  std::uint32_t stamp_;
   std::map<match_key, std::deque<message>> early_;
+  std::map<std::pair<std::uint64_t, std::uint32_t>, header> latest_;  // see latest_from
+  std::set<std::uint32_t> warned_;  // foreign stamps already reported
+  std::size_t foreign_ = 0;
 };
 
 }  // namespace symphony::detail

@@ -6,16 +6,23 @@
 // matching receive. It is encoded field by field in little-endian order, never by memcpy of the
 // struct, so padding and host byte order never reach the wire.
 //
+// The job stamp keeps other jobs out: a stale process of a finished job, or a new job that reuses
+// a port, sends with a different stamp, and the receiving mailbox drops its messages (logging
+// once) instead of delivering them. The value type (kind and size) lets a collective notice that
+// two ranks called it with different types (float and double, int and a struct) before it
+// decodes garbage. Version-1 peers of an older build sent zeros there, which no job's stamp is.
+//
 //   offset size field
 //        0    4 magic "SYM" + format version
 //        4    1 operation kind (operation enum)
-//        5    3 reserved, zero
+//        5    1 value type kind (type_kind; 0: no value or not checked)
+//        6    2 value type size: sizeof the element type, saturated at 65535
 //        8    4 source: the sender's rank in the world communicator
 //       12    4 tag: the user's tag for send/recv, the root for rooted collectives, else 0
 //       16    8 communicator id
 //       24    8 sequence number of the collective on that communicator (0 for send/recv)
 //       32    4 step: index of this message within one collective (round, chunk...)
-//       36    4 reserved, zero
+//       36    4 job stamp: 32 bits of a hash of the job's token and address list (job_stamp)
 //       40    8 payload size in bytes
 #pragma once
 
@@ -84,15 +91,64 @@ inline const char* operation_name(operation op) {
   return "unknown operation";
 }
 
+/// The kind of a collective's value type, as carried in the header (see value_type_of in
+/// communicator.hpp). Values are part of the wire format: append only.
+enum class type_kind : std::uint8_t {
+  none = 0,         // no value (barrier), or not checked (send/recv)
+  boolean = 1,
+  character = 2,    // char, signed/unsigned char, std::byte
+  signed_int = 3,
+  unsigned_int = 4,
+  floating = 5,
+  enumeration = 6,
+  trivial = 7,      // any other trivially copyable type (a struct, std::array)
+  serialized = 8,   // travels through cereal (std::map, std::vector<std::string>, ...)
+};
+inline constexpr std::uint8_t max_type_kind = 8;
+
+/// The element type of a collective's values: kind and sizeof, on the wire at offsets 5..7.
+struct value_type {
+  type_kind kind = type_kind::none;
+  std::uint16_t size = 0;
+  friend bool operator==(value_type a, value_type b) { return a.kind == b.kind && a.size == b.size; }
+  friend bool operator!=(value_type a, value_type b) { return !(a == b); }
+};
+
+inline std::string describe(value_type t) {
+  static constexpr const char* names[] = {"no value",      "bool",        "character",
+                                          "signed integer", "unsigned integer", "floating point",
+                                          "enum",          "trivially copyable struct",
+                                          "cereal-serialized type"};
+  const auto k = static_cast<std::uint8_t>(t.kind);
+  std::string text = k <= max_type_kind ? names[k] : "type kind " + std::to_string(k);
+  if (t.kind != type_kind::none && t.kind != type_kind::serialized)
+    text += " of " + std::to_string(t.size) + " bytes";
+  return text;
+}
+
 struct header {
   operation kind = operation::point_to_point;
+  value_type type;          // the element type of the collective's values
   std::uint32_t source = 0;
   std::int32_t tag = 0;
   std::uint64_t communicator = 0;
   std::uint64_t sequence = 0;
   std::uint32_t step = 0;
+  std::uint32_t job = 0;  // the job stamp (job_stamp): messages of another job are dropped
   std::uint64_t payload_size = 0;
 };
+
+/// The 32-bit stamp of a job, from text every rank of the job agrees on (its job token and the
+/// address list) and no other job shares: FNV-1a, folded. Never 0, which older builds send.
+inline std::uint32_t job_stamp(const std::string& identity) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (const unsigned char c : identity) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  const auto folded = static_cast<std::uint32_t>(hash ^ (hash >> 32));
+  return folded == 0 ? 1 : folded;
+}
 
 inline constexpr std::size_t header_size = 48;
 inline constexpr std::uint8_t wire_version = 1;
@@ -120,11 +176,14 @@ inline encoded_header encode(const header& h) {
   out[2] = std::byte{'M'};
   out[3] = std::byte{wire_version};
   out[4] = static_cast<std::byte>(h.kind);
+  out[5] = static_cast<std::byte>(h.type.kind);
+  wire::put(out, 6, h.type.size);
   wire::put(out, 8, h.source);
   wire::put(out, 12, h.tag);
   wire::put(out, 16, h.communicator);
   wire::put(out, 24, h.sequence);
   wire::put(out, 32, h.step);
+  wire::put(out, 36, h.job);
   wire::put(out, 40, h.payload_size);
   return out;
 }
@@ -153,7 +212,10 @@ inline header decode(const std::byte* data, std::size_t size, std::size_t payloa
   h.tag = wire::get<std::int32_t>(data, 12);
   h.communicator = wire::get<std::uint64_t>(data, 16);
   h.sequence = wire::get<std::uint64_t>(data, 24);
+  h.type.kind = static_cast<type_kind>(data[5]);  // compared, never used to decode: any value
+  h.type.size = wire::get<std::uint16_t>(data, 6);
   h.step = wire::get<std::uint32_t>(data, 32);
+  h.job = wire::get<std::uint32_t>(data, 36);
   h.payload_size = wire::get<std::uint64_t>(data, 40);
   if (h.payload_size != payload_bytes)
     throw protocol_error("received a " + std::string(operation_name(h.kind)) +
