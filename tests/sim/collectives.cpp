@@ -14,6 +14,20 @@ namespace sim = symphony::sim;
 
 namespace {
 
+// Under AddressSanitizer a thread costs megabytes of shadow and fake stacks: 1024 ranks twice
+// over need about 4 GB. There the 1000-rank runs are left out (1024 still runs).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool sanitized = true;
+#else
+constexpr bool sanitized = false;
+#endif
+#else
+constexpr bool sanitized = false;
+#endif
+
 sim::outcome simulate(const std::string& op, const std::string& algorithm, int nodes,
                       std::size_t elements) {
   sim::experiment e;
@@ -40,7 +54,7 @@ TEST_CASE("every op and algorithm gives every rank the right result, 1 to 1024 r
   for (const int nodes : {1, 2, 3, 5, 8, 13, 64, 100, 257, 1000, 1024})
     for (const auto& op : sim::operations())
       for (const auto& algorithm : sim::algorithms(op)) {
-        if (nodes > largest(op, algorithm)) continue;
+        if (nodes > largest(op, algorithm) || (sanitized && nodes == 1000)) continue;
         CAPTURE(nodes);
         CAPTURE(op);
         CAPTURE(algorithm);

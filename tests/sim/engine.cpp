@@ -94,9 +94,11 @@ TEST_CASE("a message in its latency phase takes a share in dist-sys's model only
   // edge at t = 1.0. dist-sys: both share from 1.0 (the second still in latency), so the second
   // arrives at 1.7 and the first at 1.85. After-latency: the first drains alone until 1.5, the
   // second starts then and arrives at 1.6.
-  const auto arrivals = [](sim::sharing model) {
+  const auto arrivals = [](sim::sharing model, bool in_order) {
     std::vector<std::pair<int, double>> got;
-    sim::run(2, slow_net(model), [&](symphony::sim_transport& t) {
+    sim::network net = slow_net(model);
+    net.in_order = in_order;
+    sim::run(2, net, [&](symphony::sim_transport& t) {
       if (t.rank() == 0) {
         t.send_sized(1, tagged(1), nullptr, 0, 1000);
         sim::compute(1.0);
@@ -110,12 +112,18 @@ TEST_CASE("a message in its latency phase takes a share in dist-sys's model only
     });
     return got;
   };
-  const auto dist_sys = arrivals(sim::sharing::fair_share);
+  const auto dist_sys = arrivals(sim::sharing::fair_share, false);  // dist-sys: it overtakes
   CHECK(dist_sys[0].first == 2);
   CHECK(dist_sys[0].second == doctest::Approx(1.7));
   CHECK(dist_sys[1].first == 1);
   CHECK(dist_sys[1].second == doctest::Approx(1.85));
-  const auto after = arrivals(sim::sharing::fair_share_after_latency);
+  // In order (the default, as the transport concept requires): the second waits for the first.
+  const auto ordered = arrivals(sim::sharing::fair_share, true);
+  CHECK(ordered[0].first == 1);
+  CHECK(ordered[0].second == doctest::Approx(1.85));
+  CHECK(ordered[1].first == 2);
+  CHECK(ordered[1].second == doctest::Approx(1.85));
+  const auto after = arrivals(sim::sharing::fair_share_after_latency, true);
   CHECK(after[0].first == 1);
   CHECK(after[0].second == doctest::Approx(1.5));
   CHECK(after[1].first == 2);

@@ -81,7 +81,8 @@ class sim_engine {
     }
     const std::uint64_t id = next_id_++;
     flows_.add(id, me, to, wire_bytes);
-    in_flight_.emplace(id, std::move(m));
+    in_flight_.emplace(id, pending{std::move(m), to, false});
+    if (net_.in_order) edge_queue_[edge_key(me, to)].push_back(id);
   }
 
   /// The next message delivered to `me` (blocking in virtual time); nullopt when the real-time
@@ -217,14 +218,20 @@ class sim_engine {
     }
     if (now_ + eta <= timer_at) {
       for (auto& f : flows_.advance_and_take(eta, eta)) {
-        auto found = in_flight_.find(f.id);
-        auto& d = slot(f.destination);
-        d.inbox.push_back(std::move(found->second));
-        in_flight_.erase(found);
-        if (d.st == state::waiting) {
-          d.st = state::ready;
-          ready_.push_back(f.destination);
+        if (!net_.in_order) {
+          deliver(f.id);
+          continue;
         }
+        // A message that overtook an earlier one on its edge (a smaller one sharing the rate)
+        // waits for it: transports keep each sender's messages to one receiver in order.
+        in_flight_.find(f.id)->second.arrived = true;
+        const auto key = edge_key(f.source, f.destination);
+        auto& queue = edge_queue_[key];
+        while (!queue.empty() && in_flight_.find(queue.front())->second.arrived) {
+          deliver(queue.front());
+          queue.pop_front();
+        }
+        if (queue.empty()) edge_queue_.erase(key);
       }
       now_ += eta;
     } else {
@@ -238,6 +245,23 @@ class sim_engine {
       ready_.push_back(r);
     }
     return true;
+  }
+
+  std::uint64_t edge_key(int from, int to) const {
+    return static_cast<std::uint64_t>(from) * ranks_.size() + static_cast<std::uint64_t>(to);
+  }
+
+  // Puts in-flight message `id` into its destination's inbox, waking the destination if it waits.
+  void deliver(std::uint64_t id) {
+    auto found = in_flight_.find(id);
+    const int to = found->second.destination;
+    auto& d = slot(to);
+    d.inbox.push_back(std::move(found->second.message));
+    in_flight_.erase(found);
+    if (d.st == state::waiting) {
+      d.st = state::ready;
+      ready_.push_back(to);
+    }
   }
 
   void wake_all() {
@@ -261,7 +285,13 @@ class sim_engine {
   std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers_;
   std::uint64_t timer_sequence_ = 0;
   std::uint64_t next_id_ = 0;
-  std::unordered_map<std::uint64_t, sim_message> in_flight_;
+  struct pending {
+    sim_message message;
+    int destination;
+    bool arrived;  // its bytes are in, but an earlier message on its edge is not yet
+  };
+  std::unordered_map<std::uint64_t, pending> in_flight_;
+  std::unordered_map<std::uint64_t, std::deque<std::uint64_t>> edge_queue_;  // ids in send order
   std::uint64_t messages_ = 0;
   double bytes_ = 0;
   std::string failure_;

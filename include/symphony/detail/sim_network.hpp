@@ -41,7 +41,11 @@ struct network {
   double receive_rate = 10e9;  ///< bytes per second one rank can receive, from all sources
   sharing model = sharing::fair_share;
   double reduce_cost = 1e-9;  ///< virtual seconds per element per vector combined
-  double byte_scale = 1;      ///< every payload byte counts as this many (see sim::options)
+  double byte_scale = 1;      ///< every payload byte counts as this many (sim/experiment.hpp)
+  /// Messages from one sender to one receiver arrive in the order they were sent, as the
+  /// transport concept requires (a small message that drains before a larger one sent earlier on
+  /// the same edge waits for it). dist-sys has no such rule; its reference programs run without.
+  bool in_order = true;
 
   /// Throws std::invalid_argument naming the field when a value cannot describe a network.
   void validate() const {
