@@ -203,10 +203,9 @@ class zmq_transport {
   // message is dropped before it is sent).
   static void released(void* /*data*/, void* hint) {
     auto* self = static_cast<zmq_transport*>(hint);
-    {
-      const std::lock_guard<std::mutex> lock(self->release_mutex_);
-      --self->borrowed_;
-    }
+    // Notified under the lock: once the waiter sees 0 it may return and destroy the transport.
+    const std::lock_guard<std::mutex> lock(self->release_mutex_);
+    --self->borrowed_;
     self->release_.notify_all();
   }
 
