@@ -3,6 +3,8 @@
 //   symphony-run -n 4 build/bench/symphony-bench --ops broadcast,reduce --csv out.csv
 //
 // Every rank runs the same loop (bench_common.hpp); rank 0 prints a table and writes the CSV.
+// The ops and their `bytes` are mpi-bench's and gloo-bench's (bench/README.md has the table), so
+// that compare.sh pairs the rows.
 // The variant column is the transport symphony-run chose (ipc or tcp), read from
 // SYMPHONY_ADDRESSES, so that runs over both can be told apart once concatenated.
 #include <cstddef>
@@ -96,6 +98,7 @@ int main(int argc, char** argv) {
     symphony::communicator world(c);
     o.variant = transport_of(c.addresses[0]);
     symphony_world adapter{world};
+    const auto ranks = static_cast<std::size_t>(world.size());
 
     // The payloads live in these, resized by each prepare() and captured by reference: the timed
     // call then only calls the library.
@@ -127,12 +130,40 @@ int main(int argc, char** argv) {
                          std::vector<std::byte>(n, std::byte{1}));
            return [&] { (void)world.scatter(pieces, 0); };
          }},
+        {"allreduce", payload::doubles,
+         [&](std::size_t n) -> std::function<void()> {
+           numbers.assign(n / 8, 1.0);
+           return [&] { (void)world.allreduce(numbers, symphony::ops::sum); };
+         }},
+        {"allgather", payload::bytes,
+         [&](std::size_t n) -> std::function<void()> {
+           data.assign(n, std::byte{1});
+           return [&] { (void)world.allgather(data); };
+         }},
+        {"alltoall", payload::bytes,
+         [&](std::size_t n) -> std::function<void()> {
+           // n bytes to every rank, itself included, as MPI_Alltoall's sendcount.
+           pieces.assign(ranks, std::vector<std::byte>(n, std::byte{1}));
+           return [&] { (void)world.alltoall(pieces); };
+         }},
+        {"reduce_scatter", payload::doubles,
+         [&](std::size_t n) -> std::function<void()> {
+           // n bytes is the block each rank keeps: it contributes ranks blocks.
+           numbers.assign(n / 8 * ranks, 1.0);
+           return [&] { (void)world.reduce_scatter(numbers, symphony::ops::sum); };
+         }},
+        {"scan", payload::doubles,
+         [&](std::size_t n) -> std::function<void()> {
+           numbers.assign(n / 8, 1.0);
+           return [&] { (void)world.scan(numbers, symphony::ops::sum); };
+         }},
+        {"exscan", payload::doubles,
+         [&](std::size_t n) -> std::function<void()> {
+           numbers.assign(n / 8, 1.0);
+           return [&] { (void)world.exscan(numbers, symphony::ops::sum); };
+         }},
         {"barrier", payload::none,
          [&](std::size_t) -> std::function<void()> { return [&] { world.barrier(); }; }},
-        // When the library grows them, one line each, e.g.:
-        // {"allreduce", payload::doubles, [&](std::size_t n) -> std::function<void()> {
-        // numbers.assign(n / 8, 1.0); return [&] { numbers = world.allreduce(numbers,
-        // symphony::ops::sum); }; }},
         {"zmq_pingpong", payload::bytes,
          [&](std::size_t n) -> std::function<void()> {
            if (!zmq_pair) zmq_pair = std::make_unique<pingpong>(world, c);

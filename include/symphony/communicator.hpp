@@ -25,6 +25,13 @@
 //
 // and can be replaced per communicator with set_thresholds(); see algorithms/tuning.hpp.
 //
+// Copies and allocations: raw-byte payloads of zmq_transport::zero_copy_bytes (64 KiB) or more
+// go to ZeroMQ without a copy (the call returns once ZeroMQ has released the buffer); received
+// payloads are decoded with one copy into the result, or combined straight into the accumulator
+// (reductions of vectors with built-in operators). Repeated same-size calls allocate only their
+// results, plus, for the long-message reductions, a table of block offsets and, for allgather,
+// its algorithms' bookkeeping (tests/collectives/allocations.cpp counts them).
+//
 // Value types: trivially copyable types and std::vector / std::basic_string of them travel as raw
 // bytes; anything cereal can serialize (std::map, std::vector<std::string>, structs with a
 // `serialize` member) travels through a cereal binary archive. Receiving types must be
@@ -53,6 +60,7 @@
 #include "algorithms/alltoall_pairwise.hpp"
 #include "algorithms/barrier_dissemination.hpp"
 #include "algorithms/broadcast_binomial.hpp"
+#include "algorithms/broadcast_pipeline.hpp"
 #include "algorithms/broadcast_scatter_allgather.hpp"
 #include "algorithms/element_buffer.hpp"
 #include "algorithms/gather_binomial.hpp"
@@ -263,9 +271,8 @@ class basic_communicator {
     if constexpr (std::is_trivially_copyable_v<T>) {
       // Every rank knows the size: the choice needs no announcement.
       if (p > 1 && sizeof(T) >= thresholds_.broadcast_long_bytes) {
-        ctx.expect_algorithm(algorithms::algorithm_id::scatter_allgather);
         auto* bytes = reinterpret_cast<std::byte*>(std::addressof(value));
-        algorithms::broadcast_scatter_allgather(ctx, root, bytes, sizeof(T), bytes);
+        broadcast_long(ctx, root, bytes, sizeof(T), bytes);
         return;
       }
       ctx.expect_algorithm(algorithms::algorithm_id::binomial);
@@ -289,7 +296,7 @@ class basic_communicator {
             announcement[static_cast<std::size_t>(1 + i)] = static_cast<std::byte>(
                 (static_cast<std::uint64_t>(bytes.size()) >> (8 * i)) & 0xff);
           algorithms::broadcast_binomial(ctx, root, announcement.data(), announcement.size());
-          algorithms::broadcast_scatter_allgather(ctx, root, bytes.data(), bytes.size(), nullptr);
+          broadcast_long(ctx, root, bytes.data(), bytes.size(), nullptr);
         } else {
           scratch_.assign(1, std::byte{broadcast_carries_payload});
           scratch_.insert(scratch_.end(), bytes.data(), bytes.data() + bytes.size());
@@ -319,11 +326,10 @@ class basic_communicator {
                                " bytes, not a whole number of " + std::to_string(sizeof(element)) +
                                "-byte elements (do all ranks use the same type?)");
         value.resize(size_bytes / sizeof(element));  // the payload lands in place: no copy
-        algorithms::broadcast_scatter_allgather(ctx, root, nullptr, size_bytes,
-                                                reinterpret_cast<std::byte*>(value.data()));
+        broadcast_long(ctx, root, nullptr, size_bytes, reinterpret_cast<std::byte*>(value.data()));
       } else {
         scratch_.resize(size_bytes);
-        algorithms::broadcast_scatter_allgather(ctx, root, nullptr, size_bytes, scratch_.data());
+        broadcast_long(ctx, root, nullptr, size_bytes, scratch_.data());
         const std::string problem = detail::decode_value(scratch_.data(), size_bytes, value);
         if (!problem.empty()) ctx.fail(root, "sent " + problem);
       }
@@ -353,10 +359,10 @@ class basic_communicator {
       }
     }
     ctx.expect_algorithm(algorithms::algorithm_id::binomial);
-    const auto combine = [&](T& acc, const T& later, int from) {
+    auto combine = in_place(ctx, op, [&](T& acc, const T& later, int from) {
       const std::string problem = detail::combine_into(op, acc, later);
       if (!problem.empty()) ctx.fail(from, problem);
-    };
+    });
     return algorithms::reduce_binomial(ctx, root, T(value), combine, detail::is_commutative_v<Op>);
   }
 
@@ -875,12 +881,25 @@ class basic_communicator {
   static constexpr unsigned char broadcast_carries_payload = 0;
   static constexpr unsigned char broadcast_announces_size = 1;
 
+  // A long broadcast (every rank knows `size`): scatter + allgather, or from
+  // SYMPHONY_BCAST_PIPELINE_BYTES on a pipelined chain.
+  void broadcast_long(operation_context& ctx, int root, const std::byte* data, std::size_t size,
+                      std::byte* out) {
+    if (size >= thresholds_.broadcast_pipeline_bytes) {
+      ctx.expect_algorithm(algorithms::algorithm_id::pipeline);
+      algorithms::broadcast_pipeline(ctx, root, data, size, out);
+    } else {
+      ctx.expect_algorithm(algorithms::algorithm_id::scatter_allgather);
+      algorithms::broadcast_scatter_allgather(ctx, root, data, size, out);
+    }
+  }
+
   // combine(acc, later, from) for the algorithms that combine in rank order (recursive doubling,
   // scans): acc is the lower ranks' value, so it came from `from` when from < rank. Element-wise
   // operators on sequences of different lengths fail naming the rank and both lengths.
   template <class Op>
   auto ordered_combine(operation_context& ctx, const Op& op) {
-    return [&ctx, &op, me = rank_](auto& acc, const auto& later, int from) {
+    return in_place(ctx, op, [&ctx, &op, me = rank_](auto& acc, const auto& later, int from) {
       using T = std::decay_t<decltype(acc)>;
       if constexpr (detail::is_builtin_operator_v<Op> && detail::element_sequence<T>::value) {
         if (acc.size() != later.size()) {
@@ -894,7 +913,47 @@ class basic_communicator {
       }
       const std::string problem = detail::combine_into(op, acc, later);
       if (!problem.empty()) ctx.fail(from, problem);
-    };
+    });
+  }
+
+  // A combine for the whole-value algorithms (reduce_binomial, recursive doubling) that, for
+  // vectors of arithmetic elements under a built-in operator, also combines a received payload
+  // straight into the accumulator (algorithms::combines_payload_v): no decoded copy, no
+  // allocation. Anything else goes through `whole(acc, later, from)`.
+  template <class Op, class Whole>
+  struct payload_combiner {
+    operation_context& ctx;
+    const Op& op;
+    Whole whole;
+
+    template <class A, class B>
+    void operator()(A& acc, const B& later, int from) {
+      whole(acc, later, from);
+    }
+
+    template <class T, std::enable_if_t<algorithms::splits_into_elements_v<T, Op>, int> = 0>
+    void operator()(T& acc, const std::byte* data, std::size_t size, bool incoming_first,
+                    int from) {
+      using element = typename T::value_type;
+      const std::size_t mine = std::size(acc);
+      if (size != mine * sizeof(element)) {
+        if (size % sizeof(element) != 0)
+          ctx.fail(from, "contributed " + std::to_string(size) + " bytes, not a whole number of " +
+                             std::to_string(sizeof(element)) +
+                             "-byte elements (do all ranks use the same type?)");
+        ctx.fail(from, "contributed " + std::to_string(size / sizeof(element)) +
+                           " elements to an element-wise reduction where this rank has " +
+                           std::to_string(mine) +
+                           " (every rank must pass the same number of elements)");
+      }
+      algorithms::element_buffer<element, Op> buffer(std::data(acc), mine, op);
+      (void)buffer.combine(0, mine, data, size, incoming_first);  // the size is checked above
+    }
+  };
+
+  template <class Op, class Whole>
+  static payload_combiner<Op, Whole> in_place(operation_context& ctx, const Op& op, Whole whole) {
+    return {ctx, op, std::move(whole)};
   }
 
   // Allgather of encoded values (allgather, allgatherv). A rank whose value is long (size() times

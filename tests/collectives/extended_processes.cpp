@@ -27,7 +27,7 @@ SYMPHONY_SCENARIO(extended_environment) {
   const auto& t = world.thresholds();
   SCENARIO_CHECK(t.broadcast_long_bytes == 0 && t.reduce_long_bytes == 0 &&
                      t.allreduce_long_bytes == 0 && t.allgather_long_bytes == 0 &&
-                     t.reduce_scatter_long_bytes == 0,
+                     t.reduce_scatter_long_bytes == 0 && t.broadcast_pipeline_bytes == (1u << 20),
                  "thresholds from the environment");
   extended::check_allreduce_scan(world, "environment");
   extended::check_allgathers(world, "environment");
@@ -91,6 +91,7 @@ TEST_CASE("thresholds from the environment and megabyte payloads, over ipc and t
                                "SYMPHONY_ALLREDUCE_LONG_BYTES", "SYMPHONY_ALLGATHER_LONG_BYTES",
                                "SYMPHONY_REDUCE_SCATTER_LONG_BYTES"})
         job.env[name] = "0";
+      job.env["SYMPHONY_BCAST_PIPELINE_BYTES"] = "1M";  // the 1 MiB broadcast: the chain
       for (const auto& rank : testing::run_job(job))
         CHECK_RANK_OK(rank);
     }

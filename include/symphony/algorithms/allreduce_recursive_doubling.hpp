@@ -43,10 +43,14 @@ T allreduce_recursive_doubling(Context& ctx, T value, Combine&& combine) {
   T incoming{};
   if (fold.absorbs(me)) {
     const auto m = ctx.receive(me - 1, make_step(id, 0, 0));
-    decode_from(ctx, m, me - 1, incoming);
-    combine(incoming, value, me - 1);  // the lower rank's value first
-    value = std::move(incoming);
-    incoming = T{};
+    if constexpr (combines_payload_v<Combine, T>) {
+      combine(value, m.data(), m.size(), true, me - 1);  // in place: no decoded copy
+    } else {
+      decode_from(ctx, m, me - 1, incoming);
+      combine(incoming, value, me - 1);  // the lower rank's value first
+      value = std::move(incoming);
+      incoming = T{};
+    }
   }
 
   const int v = fold.virtual_rank(me);
@@ -58,12 +62,16 @@ T allreduce_recursive_doubling(Context& ctx, T value, Combine&& combine) {
       ctx.send(partner, make_step(id, 1, round), bytes.data(), bytes.size());
     }
     const auto m = ctx.receive(partner, make_step(id, 1, round));
-    decode_from(ctx, m, partner, incoming);
-    if (v & mask) {  // the partner's group comes first
-      combine(incoming, value, partner);
-      std::swap(value, incoming);
+    if constexpr (combines_payload_v<Combine, T>) {
+      combine(value, m.data(), m.size(), (v & mask) != 0, partner);
     } else {
-      combine(value, incoming, partner);
+      decode_from(ctx, m, partner, incoming);
+      if (v & mask) {  // the partner's group comes first
+        combine(incoming, value, partner);
+        std::swap(value, incoming);
+      } else {
+        combine(value, incoming, partner);
+      }
     }
   }
   if (fold.absorbs(me)) {

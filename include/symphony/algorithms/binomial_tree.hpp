@@ -8,10 +8,44 @@
 // Depth is ceil(log2(size)): that many rounds for broadcast, reduce, gather and scatter.
 #pragma once
 
-#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace symphony::algorithms {
+
+/// A few ranks (a rank's children: at most one per bit of an int) in a fixed array, so that
+/// walking a tree allocates nothing.
+class rank_list {
+ public:
+  void push_back(int rank) { ranks_[size_++] = rank; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  int& operator[](std::size_t i) { return ranks_[i]; }
+  int operator[](std::size_t i) const { return ranks_[i]; }
+  int* begin() { return ranks_.data(); }
+  int* end() { return ranks_.data() + size_; }
+  const int* begin() const { return ranks_.data(); }
+  const int* end() const { return ranks_.data() + size_; }
+
+  friend bool operator==(const rank_list& a, const std::vector<int>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+  friend bool operator==(const rank_list& a, const rank_list& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+
+ private:
+  std::array<int, 8 * sizeof(int)> ranks_{};
+  std::size_t size_ = 0;
+};
 
 class binomial_tree {
  public:
@@ -32,8 +66,8 @@ class binomial_tree {
   /// Children of `rank` (absolute) in increasing relative rank: v + 1, v + 2, v + 4, ...
   /// Receiving from them in this order extends the rank's contiguous block of relative ranks one
   /// child at a time (what gather and an order-preserving reduce need).
-  std::vector<int> children(int rank) const {
-    std::vector<int> result;
+  rank_list children(int rank) const {
+    rank_list result;
     const int v = relative(rank);
     for (int mask = 1; mask < limit(v); mask <<= 1)
       if (v + mask < size_) result.push_back(absolute(v + mask));
@@ -43,9 +77,11 @@ class binomial_tree {
   /// The same children, largest subtree first (ties in increasing relative rank): sending to them
   /// in this order starts the deepest branch earliest (what broadcast and scatter want). Differs
   /// from children() reversed when the last subtree is cut short by the size.
-  std::vector<int> children_deepest_first(int rank) const {
-    std::vector<int> result = children(rank);
-    std::stable_sort(result.begin(), result.end(), [&](int a, int b) { return span(a) > span(b); });
+  rank_list children_deepest_first(int rank) const {
+    rank_list result = children(rank);
+    for (std::size_t i = 1; i < result.size(); ++i)  // insertion sort: stable, and no buffer
+      for (std::size_t j = i; j > 0 && span(result[j - 1]) < span(result[j]); --j)
+        std::swap(result[j - 1], result[j]);
     return result;
   }
 

@@ -16,11 +16,21 @@
 // that sends twice to one peer in one call (rounds, chunks) uses different steps.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <type_traits>
 
 #include "../detail/serialization.hpp"
 
 namespace symphony::algorithms {
+
+/// True when `combine(acc, data, size, incoming_first, from)` combines a received payload into
+/// `acc` in place (incoming op acc when incoming_first, else acc op incoming), with no decoded
+/// copy: the communicator offers it for vectors of arithmetic elements under built-in operators.
+/// Algorithms fall back to decoding into a T and calling combine(acc, later, from).
+template <class Combine, class T>
+inline constexpr bool combines_payload_v =
+    std::is_invocable_v<Combine&, T&, const std::byte*, std::size_t, bool, int>;
 
 /// Decodes a received message into `out`, or fails the operation naming the sender.
 template <class Context, class Message, class T>

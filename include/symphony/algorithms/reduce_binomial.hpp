@@ -31,8 +31,12 @@ T reduce_binomial(Context& ctx, int root, T value, Combine&& combine, bool commu
   T incoming{};
   for (const int child : tree.children(me)) {
     const auto message = ctx.receive(child, 0);
-    decode_from(ctx, message, child, incoming);
-    combine(value, incoming, child);
+    if constexpr (combines_payload_v<Combine, T>) {
+      combine(value, message.data(), message.size(), false, child);  // in place
+    } else {
+      decode_from(ctx, message, child, incoming);
+      combine(value, incoming, child);
+    }
   }
   if (me != tree_root) {
     const auto bytes = detail::encode_value(value);

@@ -32,6 +32,7 @@ enum class algorithm_id : std::uint8_t {
   recursive_halving = 6,
   pairwise = 7,
   prefix_doubling = 8,
+  pipeline = 9,  // broadcast down a chain, chunked
 };
 
 inline const char* algorithm_name(std::uint32_t id) {
@@ -54,6 +55,8 @@ inline const char* algorithm_name(std::uint32_t id) {
       return "pairwise exchange";
     case algorithm_id::prefix_doubling:
       return "prefix doubling";
+    case algorithm_id::pipeline:
+      return "pipeline";
   }
   return "unknown algorithm";
 }

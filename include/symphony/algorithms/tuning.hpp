@@ -16,6 +16,8 @@
 //                                                                          or ring (other counts)
 //   SYMPHONY_ALLGATHER_LONG_BYTES       size() x one rank's value          Bruck / ring
 //   SYMPHONY_REDUCE_SCATTER_LONG_BYTES  one rank's whole input vector      recursive halving / ring
+//   SYMPHONY_BCAST_PIPELINE_BYTES       the root's payload (when long)     scatter+allgather /
+//                                                                          pipelined chain
 //
 // The long-message algorithms of reduce, allreduce and reduce_scatter split vectors into blocks,
 // so they apply only where that keeps the result exact: reduce and allreduce of std::vector,
@@ -48,6 +50,9 @@ struct algorithm_thresholds {
   std::size_t allreduce_long_bytes = 64 * 1024;       ///< SYMPHONY_ALLREDUCE_LONG_BYTES
   std::size_t allgather_long_bytes = 128 * 1024;      ///< SYMPHONY_ALLGATHER_LONG_BYTES
   std::size_t reduce_scatter_long_bytes = 64 * 1024;  ///< SYMPHONY_REDUCE_SCATTER_LONG_BYTES
+  /// SYMPHONY_BCAST_PIPELINE_BYTES: a long broadcast (at least broadcast_long_bytes) of at least
+  /// this many bytes goes down a pipelined chain instead of scatter + allgather.
+  std::size_t broadcast_pipeline_bytes = std::numeric_limits<std::size_t>::max();
 
   /// The defaults, overridden by every variable that is set (see the top of this header).
   /// Throws config_error naming the variable and its value when one is not a byte count.
@@ -71,6 +76,7 @@ struct algorithm_thresholds {
     read("SYMPHONY_ALLREDUCE_LONG_BYTES", t.allreduce_long_bytes);
     read("SYMPHONY_ALLGATHER_LONG_BYTES", t.allgather_long_bytes);
     read("SYMPHONY_REDUCE_SCATTER_LONG_BYTES", t.reduce_scatter_long_bytes);
+    read("SYMPHONY_BCAST_PIPELINE_BYTES", t.broadcast_pipeline_bytes);
     return t;
   }
 

@@ -14,7 +14,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -22,6 +21,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "../transport/transport.hpp"
 #include "wire.hpp"
@@ -71,12 +71,12 @@ class mailbox {
   /// `inspect(header)`, which may throw to report one that cannot belong to a correct program.
   template <class Inspect>
   std::optional<message> receive(const match_key& key, deadline until, Inspect&& inspect) {
-    if (auto found = early_.find(key); found != early_.end()) {
-      message m = std::move(found->second.front());
-      found->second.pop_front();
-      if (found->second.empty()) early_.erase(found);
-      return m;
-    }
+    for (auto it = early_.begin(); it != early_.end(); ++it)
+      if (same(it->first, key)) {  // the first is the earliest: per key, in arrival order
+        std::optional<message> m(std::move(it->second));
+        early_.erase(it);
+        return m;
+      }
     while (auto m = transport_.receive(until)) {
       if (m->header().job != stamp_) {
         reject_foreign(m->header());
@@ -85,9 +85,9 @@ class mailbox {
       if (m->header().kind != operation::point_to_point)
         latest_[{m->header().communicator, m->header().source}] = m->header();
       const match_key arrived = match_key::of(m->header());
-      if (!(arrived < key) && !(key < arrived)) return m;
+      if (same(arrived, key)) return m;
       inspect(m->header());
-      early_[arrived].push_back(std::move(*m));
+      early_.emplace_back(arrived, std::move(*m));
     }
     return std::nullopt;
   }
@@ -95,18 +95,17 @@ class mailbox {
   /// Calls fn(header) for every early message of collective `sequence` on `communicator`.
   template <class Fn>
   void for_each_early(std::uint64_t communicator, std::uint64_t sequence, Fn&& fn) const {
-    const match_key first{communicator, false, sequence, 0, 0};
-    for (auto it = early_.lower_bound(first); it != early_.end(); ++it) {
-      if (it->first.communicator != communicator || it->first.point_to_point ||
-          it->first.sequence != sequence)
-        break;
-      for (const auto& m : it->second)
+    for (const auto& [key, m] : early_)
+      if (key.communicator == communicator && !key.point_to_point && key.sequence == sequence)
         fn(m.header());
-    }
   }
 
   /// True when a message for `key` has arrived and waits for its receive.
-  bool has(const match_key& key) const { return early_.count(key) != 0; }
+  bool has(const match_key& key) const {
+    for (const auto& entry : early_)
+      if (same(entry.first, key)) return true;
+    return false;
+  }
 
   /// The header of the last collective message that arrived from world rank `source` on
   /// `communicator` (nullptr if none). Messages from one sender arrive in the order it sent them,
@@ -121,22 +120,14 @@ class mailbox {
   /// `sequence`: calls this rank has finished, so in a correct program there are none.
   template <class Fn>
   void for_each_stale(std::uint64_t communicator, std::uint64_t sequence, Fn&& fn) const {
-    const match_key first{communicator, false, 0, 0, 0};
-    for (auto it = early_.lower_bound(first); it != early_.end(); ++it) {
-      if (it->first.communicator != communicator || it->first.point_to_point ||
-          it->first.sequence >= sequence)
-        break;
-      for (const auto& m : it->second)
+    for (const auto& [key, m] : early_)
+      if (key.communicator == communicator && !key.point_to_point && key.sequence < sequence)
         fn(m.header());
-    }
   }
 
   /// Number of messages waiting for a receive (for tests and diagnostics).
   std::size_t early_count() const {
-    std::size_t n = 0;
-    for (const auto& entry : early_)
-      n += entry.second.size();
-    return n;
+    return early_.size();
   }
 
  private:
@@ -150,9 +141,14 @@ class mailbox {
                  "its messages are never delivered, and this is reported once\n";
   }
 
+  static bool same(const match_key& a, const match_key& b) { return !(a < b) && !(b < a); }
+
   Transport transport_;
   std::uint32_t stamp_;
-  std::map<match_key, std::deque<message>> early_;
+  // Early messages in arrival order. A vector, searched linearly, keeps its capacity between
+  // calls (a map allocates a node per message): few messages wait at once, about log2 p per
+  // collective.
+  std::vector<std::pair<match_key, message>> early_;
   std::map<std::pair<std::uint64_t, std::uint32_t>, header> latest_;  // see latest_from
   std::set<std::uint32_t> warned_;  // foreign stamps already reported
   std::size_t foreign_ = 0;

@@ -30,10 +30,12 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -142,10 +144,35 @@ class zmq_transport {
   int rank() const { return rank_; }
   int size() const { return size_; }
 
+  /// Payloads of at least this many bytes are handed to ZeroMQ without a copy (below it, the
+  /// copy costs less than waiting for ZeroMQ to let go of the caller's buffer).
+  static constexpr std::size_t zero_copy_bytes = 64 * 1024;
+
   bool send(int to, const detail::header& h, const std::byte* data, std::size_t size,
             detail::deadline until) {
-    // The one copy the ZeroMQ API forces for a buffer the caller keeps.
-    return send_frames(to, h, zmq::message_t(data, size), until);
+    if (size < zero_copy_bytes) return send_frames(to, h, zmq::message_t(data, size), until);
+    // Zero copy: ZeroMQ's I/O thread writes the caller's buffer straight to the socket and calls
+    // released() when done, which this call waits for, since the caller may reuse the buffer as
+    // soon as it returns.
+    {
+      const std::lock_guard<std::mutex> lock(release_mutex_);
+      ++borrowed_;
+    }
+    const bool sent = send_frames(
+        to, h, zmq::message_t(const_cast<std::byte*>(data), size, &released, this), until);
+    // Wait in slices, looking at the peer: a lost one will never take the buffer.
+    while (!wait_released(std::min(until, detail::clock::now() + peer_timeout_ / 4))) {
+      if (!lost(to) && detail::clock::now() < until) continue;
+      // Still queued at the deadline (the peer reads nothing, or is gone): drop the queue,
+      // which returns the buffer, rather than leave ZeroMQ a pointer into memory the caller
+      // will free. The next send to that peer connects again.
+      auto& slot = links_[static_cast<std::size_t>(to)];
+      slot->socket.set(zmq::sockopt::linger, 0);
+      slot.reset();
+      wait_released(detail::deadline::max());
+      return false;
+    }
+    return sent;
   }
 
   bool forward(int to, const detail::header& h, const message& received, detail::deadline until) {
@@ -242,6 +269,27 @@ class zmq_transport {
     if (!curve_) return;
     zap_ = std::make_unique<detail::zap_handler>(context_, curve_->public_key);
     detail::make_curve_server(inbox_, *curve_);
+  }
+
+  // ZeroMQ's free function for a borrowed buffer; runs in its I/O thread (or in ours when a
+  // message is dropped before it is sent).
+  static void released(void* /*data*/, void* hint) {
+    auto* self = static_cast<zmq_transport*>(hint);
+    // Notified under the lock: once the waiter sees 0 it may return and destroy the transport.
+    const std::lock_guard<std::mutex> lock(self->release_mutex_);
+    --self->borrowed_;
+    self->release_.notify_all();
+  }
+
+  // Waits until ZeroMQ holds no borrowed buffer; false if it still does at `until`.
+  bool wait_released(detail::deadline until) {
+    std::unique_lock<std::mutex> lock(release_mutex_);
+    const auto done = [&] { return borrowed_ == 0; };
+    if (until == detail::deadline::max()) {
+      release_.wait(lock, done);
+      return true;
+    }
+    return release_.wait_until(lock, until, done);
   }
 
   bool send_frames(int to, const detail::header& h, zmq::message_t payload,
@@ -380,6 +428,9 @@ class zmq_transport {
   zmq::socket_t inbox_;
   std::vector<std::unique_ptr<peer_link>> links_;
   std::vector<zmq::pollitem_t> poll_items_;  // reused by receive()
+  std::mutex release_mutex_;
+  std::condition_variable release_;
+  int borrowed_ = 0;  // caller's buffers ZeroMQ has not released yet
 };
 
 }  // namespace symphony

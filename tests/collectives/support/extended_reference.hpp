@@ -77,6 +77,7 @@ inline std::vector<std::pair<std::string, symphony::algorithm_thresholds>> setti
   symphony::algorithm_thresholds middle;
   middle.broadcast_long_bytes = middle.reduce_long_bytes = middle.allreduce_long_bytes =
       middle.allgather_long_bytes = middle.reduce_scatter_long_bytes = 100;
+  middle.broadcast_pipeline_bytes = 100;  // long broadcasts: the pipelined chain here
   return {{"short", shorts}, {"long", longs}, {"100 bytes", middle}};
 }
 
