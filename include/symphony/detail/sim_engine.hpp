@@ -72,7 +72,7 @@ class sim_engine {
     settle(me);
     std::unique_lock<std::mutex> lock(mutex_);
     throw_if_failed();
-    sim_message m{h, std::vector<std::byte>(data, data + size)};
+    sim_message m{h, std::vector<std::byte>(data, data + size), nullptr};  // no buffer pool
     ++messages_;
     bytes_ += wire_bytes;
     if (to == me) {

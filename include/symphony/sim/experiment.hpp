@@ -199,7 +199,7 @@ inline outcome simulate(experiment e) {
 
   if (e.op == "allreduce" && e.algorithm != "auto") {
     out.run = run(n, net, [&](sim_transport& t) {
-      algorithm_context::mailbox box(t);
+      algorithm_context::mailbox box(0, t);  // job stamp 0: the headers algorithm_context makes
       algorithm_context ctx(box, 1, detail::operation::allreduce);
       std::vector<double> v = ed::values(t.rank(), real);
       if (e.algorithm == "recursive-doubling") {
