@@ -760,6 +760,10 @@ class basic_communicator {
       const auto source = comm_.world_rank(from);
       const detail::match_key key{comm_.id_, false, sequence_, step, source};
       const auto check = [&](const detail::header& h) {
+        if (h.step == detail::probe_step) {
+          check_probe(h);
+          return;
+        }
         check_same_call(h);
         if (h.source == source && h.communicator == comm_.id_ && h.sequence > sequence_ &&
             h.kind != detail::operation::point_to_point)
@@ -775,9 +779,35 @@ class basic_communicator {
             later != nullptr && later->sequence > sequence_)
           fail_moved_on(*later, from);
       message m = comm_.wait_for(
-          key, from, [&] { return describe(); }, check);
+          key, from, [&] { return describe(); }, check, [&] { send_probe(from); });
       check_same_call(m.header());
       return m;
+    }
+
+    // Tells `to`, which this rank has waited for a while, what this rank is waiting in (a probe:
+    // see detail::probe_step). Best effort: a full queue means the peer is busy, not mismatched.
+    void send_probe(int to) {
+      detail::header h = comm_.make_header(kind_, sequence_, root_);
+      h.step = detail::probe_step;
+      h.type = type_;
+      (void)comm_.mailbox_->transport().send(static_cast<int>(comm_.world_rank(to)), h, nullptr, 0,
+                                             detail::clock::now());
+    }
+
+    // A peer's probe: it waits in its call `h.sequence` for this rank. One for this call that
+    // disagrees (operation, root, value type) is a mismatch; this rank answers with its own probe
+    // before it throws, so that the peer, which may be waiting for this rank alone, learns it too.
+    // One for a call this rank has finished is no evidence (this rank's message may still be on
+    // its way to the peer), nor is one for a later call (this rank will get there).
+    void check_probe(const detail::header& h) {
+      if (h.communicator != comm_.id_ || h.sequence != sequence_) return;
+      if (h.kind == kind_ && h.tag == root_ && !(h.type != type_)) return;
+      try {
+        check_same_call(h);
+      } catch (const protocol_error&) {
+        send_probe(comm_.local_rank(h.source));
+        throw;
+      }
     }
 
     /// Every message of this call must belong to `id` (the top bits of its step): a message of
@@ -808,7 +838,8 @@ class basic_communicator {
                             std::to_string(from) + " called it with " + detail::describe(h.type) +
                             ": every rank must pass values of the same type");
       const auto algorithm = algorithms::algorithm_of_step(h.step);
-      if (algorithm_ >= 0 && algorithm != static_cast<std::uint32_t>(algorithm_))
+      if (algorithm_ >= 0 && h.step != detail::probe_step &&
+          algorithm != static_cast<std::uint32_t>(algorithm_))
         comm_.fail_protocol(
             "rank " + std::to_string(comm_.rank_) + " is in " + describe() + " using the " +
             algorithms::algorithm_name(static_cast<std::uint32_t>(algorithm_)) +
@@ -1168,6 +1199,20 @@ class basic_communicator {
                            " stayed full (is that rank reading?)");
   }
 
+  // Transports whose clock is virtual (the simulator) say so with `virtual_time`.
+  template <class T, class = void>
+  struct has_virtual_time : std::false_type {};
+  template <class T>
+  struct has_virtual_time<T, std::void_t<decltype(T::virtual_time)>>
+      : std::bool_constant<T::virtual_time> {};
+
+  // How long a collective's receive waits before it probes its peer: 1 s, or a quarter of the
+  // timeout when that is shorter, so that a mismatch is found well before the timeout.
+  std::chrono::milliseconds probe_after() const {
+    return std::max(std::chrono::milliseconds(10),
+                    std::min(std::chrono::milliseconds(1000), timeout_ / 4));
+  }
+
   // Transports that detect dead peers (zmq_transport) have watch() and lost(); others do not.
   template <class T, class = void>
   struct detects_lost_peers : std::false_type {};
@@ -1185,17 +1230,33 @@ class basic_communicator {
   // Waits for the message `key` from rank `from`, for at most the timeout, and fails early with
   // peer_lost_error when `from` is lost: the transport's receive() returns early on every new
   // loss, and a message the peer sent before it went is still taken (one last look, no wait).
-  template <class Describe, class Inspect = void (*)(const detail::header&)>
+  //
+  // A collective's receive also passes `stalled`, called when the wait has lasted probe_after()
+  // and then after each doubling of that (1 s, 2 s, 4 s, ...): it sends the peer a probe, so that
+  // ranks that disagree about a call in which both only wait find out (see detail::probe_step).
+  // Not over a virtual-time transport (the simulator), whose ranks wait in real time for reasons
+  // that are not the network's, and where an extra message would change the simulated times.
+  template <class Describe, class Inspect = void (*)(const detail::header&),
+            class Stalled = void (*)()>
   message wait_for(
       const detail::match_key& key, int from, Describe&& describe,
-      Inspect&& inspect = [](const detail::header&) {}) {
+      Inspect&& inspect = [](const detail::header&) {}, Stalled&& stalled = [] {}) {
     if constexpr (detects_lost_peers<Transport>::value)
       mailbox_->transport().watch(static_cast<int>(world_rank(from)));
     const auto until = detail::deadline_after(timeout_);
+    auto probe_wait = probe_after();
+    auto next_probe = detail::clock::now() + probe_wait;
     while (true) {
       const bool gone = peer_is_lost(from);
-      auto m = mailbox_->receive(key, gone ? detail::clock::now() : until, inspect);
+      const bool probes = !has_virtual_time<Transport>::value && !gone && next_probe < until;
+      auto m = mailbox_->receive(key, gone ? detail::clock::now() : probes ? next_probe : until,
+                                 inspect);
       if (m) return std::move(*m);
+      if (probes && detail::clock::now() >= next_probe) {
+        stalled();
+        probe_wait *= 2;
+        next_probe = detail::clock::now() + probe_wait;
+      }
       if (gone) fail_peer_lost(describe(), from, "while this rank waited for a message from it");
       if (detail::clock::now() >= until)
         fail_timeout(describe(), "no message came from rank " + std::to_string(from));

@@ -56,6 +56,9 @@ inline sim_current& sim_require(const char* what) {
 class sim_transport {
  public:
   using message = detail::sim_message;
+  /// Its clock is virtual: the communicator sends no stall probes over it (they would cost
+  /// simulated time, and a rank's wait in real time says nothing about the network).
+  static constexpr bool virtual_time = true;
 
   sim_transport(std::shared_ptr<detail::sim_engine> engine, int rank)
       : engine_(std::move(engine)), rank_(rank) {}

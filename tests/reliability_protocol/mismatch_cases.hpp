@@ -33,6 +33,7 @@ inline const std::vector<mismatch_case>& cases() {
       {"broadcast_vs_reduce_4", 4, {"broadcast", "reduce"}, {}},
       {"broadcast_two_roots", 2, {"root 0", "root 1"}, {0, 1}},
       {"reduce_two_roots", 4, {"root 0", "root 2"}, {}},
+      {"reduce_two_receiving_roots", 2, {"root 0", "root 1"}, {0, 1}},
       {"reduce_roots_then_gather", 3, {"already gone on to call #2", "root 0"}, {}},
       {"allreduce_float_vs_double",
        2,
@@ -70,10 +71,12 @@ void run_case(Comm& comm, const std::string& name) {
     comm.barrier();
   } else if (name == "reduce_two_roots") {
     // Rank 0 roots it at 0, the others at 2: rank 1 sends to rank 0 in the tree rooted at 2.
-    // (Two roots that both only receive, as reduce at 0 and at 1 on two ranks, send nothing
-    // either could see: that mismatch ends at the timeout.)
     (void)comm.reduce(me, symphony::ops::sum, me == 0 ? 0 : 2);
     comm.barrier();
+  } else if (name == "reduce_two_receiving_roots") {
+    // Each of two ranks roots it at itself: both only wait, nobody sends a message of the call.
+    // The probe a waiting rank sends after a second reveals the other root.
+    (void)comm.reduce(me, symphony::ops::sum, me);
   } else if (name == "reduce_roots_then_gather") {
     // Rank 0 waits for rank 1's reduce message in the tree rooted at 0; rank 1, rooted at 2,
     // sent its message to rank 2 and goes on to a gather, whose message reaches rank 0 first.

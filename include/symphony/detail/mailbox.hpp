@@ -69,6 +69,7 @@ class mailbox {
   /// The message for `key`, from the early arrivals or from the transport; nullopt if none came
   /// before `until`. Messages for other keys that arrive meanwhile are kept, after being shown to
   /// `inspect(header)`, which may throw to report one that cannot belong to a correct program.
+  /// Probes (step detail::probe_step) are shown to `inspect` and dropped.
   template <class Inspect>
   std::optional<message> receive(const match_key& key, deadline until, Inspect&& inspect) {
     for (auto it = early_.begin(); it != early_.end(); ++it)
@@ -84,6 +85,10 @@ class mailbox {
       }
       if (m->header().kind != operation::point_to_point)
         latest_[{m->header().communicator, m->header().source}] = m->header();
+      if (m->header().step == probe_step) {  // a peer's "I wait in this call": check, drop
+        if (m->header().kind != operation::point_to_point) inspect(m->header());
+        continue;
+      }
       const match_key arrived = match_key::of(m->header());
       if (same(arrived, key)) return m;
       inspect(m->header());

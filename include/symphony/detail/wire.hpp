@@ -21,7 +21,8 @@
 //       12    4 tag: the user's tag for send/recv, the root for rooted collectives, else 0
 //       16    8 communicator id
 //       24    8 sequence number of the collective on that communicator (0 for send/recv)
-//       32    4 step: index of this message within one collective (round, chunk...)
+//       32    4 step: index of this message within one collective (round, chunk...); all ones
+//                marks a probe (probe_step)
 //       36    4 job stamp: 32 bits of a hash of the job's token and address list (job_stamp)
 //       40    8 payload size in bytes
 #pragma once
@@ -137,6 +138,13 @@ struct header {
   std::uint32_t job = 0;  // the job stamp (job_stamp): messages of another job are dropped
   std::uint64_t payload_size = 0;
 };
+
+/// The step of a *probe*: an empty message a rank sends to the peer it has waited for in a
+/// collective for a while (see basic_communicator's receive), carrying its call (operation, root,
+/// value type, sequence number). The peer checks it against its own call, so ranks that both only
+/// wait (reduce rooted at 0 on rank 0 and at 1 on rank 1) learn of the mismatch instead of waiting
+/// out the timeout; a probe that matches is dropped. No algorithm uses this step.
+inline constexpr std::uint32_t probe_step = 0xffffffffu;
 
 /// The 32-bit stamp of a job, from text every rank of the job agrees on (its job token and the
 /// address list) and no other job shares: FNV-1a, folded. Never 0, which older builds send.
