@@ -84,6 +84,13 @@ void check_round(symphony::communicator& world, int round) {
 
 }  // namespace
 
+// LeakSanitizer builds (CI's clang build): the suppression of .ci/lsan.supp, compiled in, because
+// this program also runs under launchers and job scripts that start it with a clean environment
+// (a PBS job script, mpiexec from one), where LSAN_OPTIONS does not reach it. libzmq does not
+// free a socket-monitor event still queued at exit; see .ci/lsan.supp. Unused in other builds.
+extern "C" const char* __lsan_default_suppressions();
+extern "C" const char* __lsan_default_suppressions() { return "leak:libzmq.so\n"; }
+
 int main(int argc, char** argv) {
   int rounds = 1;
   for (int i = 1; i < argc; ++i) {
