@@ -77,8 +77,8 @@
 #include "detail/communicator_id.hpp"
 #include "detail/mailbox.hpp"
 #include "detail/segments.hpp"
-#include "detail/value_type.hpp"
 #include "detail/serialization.hpp"
+#include "detail/value_type.hpp"
 #include "detail/wire.hpp"
 #include "error.hpp"
 #include "ops.hpp"
@@ -108,12 +108,13 @@ class basic_communicator {
   template <class T = Transport,
             std::enable_if_t<std::is_constructible_v<T, const config&>, int> = 0>
   explicit basic_communicator(const bootstrap::join_plan& plan)
-      : mailbox_(plan.explicit_config
-                     ? std::make_shared<detail::mailbox<Transport>>(
-                           stamp_of(bootstrap::default_job_token(), plan.explicit_config->addresses),
-                           *plan.explicit_config)
-                     : std::make_shared<detail::mailbox<Transport>>(
-                           0, plan.listen, plan.timeout, plan.peer_timeout, plan.curve)),
+      : mailbox_(
+            plan.explicit_config
+                ? std::make_shared<detail::mailbox<Transport>>(
+                      stamp_of(bootstrap::default_job_token(), plan.explicit_config->addresses),
+                      *plan.explicit_config)
+                : std::make_shared<detail::mailbox<Transport>>(0, plan.listen, plan.timeout,
+                                                               plan.peer_timeout, plan.curve)),
         timeout_(plan.timeout) {
     if (!plan.explicit_config) {
       auto& transport = mailbox_->transport();
@@ -141,7 +142,7 @@ class basic_communicator {
   explicit basic_communicator(Transport transport,
                               std::chrono::milliseconds timeout = default_timeout)
       : mailbox_(std::make_shared<detail::mailbox<Transport>>(detail::job_stamp("in-process"),
-                                                               std::move(transport))),
+                                                              std::move(transport))),
         timeout_(timeout) {
     init_world();
   }
@@ -863,7 +864,8 @@ class basic_communicator {
                           " on communicator '" + comm_.name_ + "' as a " + theirs + ", but rank " +
                           std::to_string(comm_.rank_) + " called " + mine +
                           ": every rank must call the same collectives in the same order, with "
-                          "the same root and value type (found in " + describe() + ")");
+                          "the same root and value type (found in " +
+                          describe() + ")");
     }
 
     // `from` sent a message of a later call while this rank waits for its message of this call:
@@ -1217,8 +1219,8 @@ class basic_communicator {
   template <class T, class = void>
   struct detects_lost_peers : std::false_type {};
   template <class T>
-  struct detects_lost_peers<T, std::void_t<decltype(std::declval<T&>().lost(0))>>
-      : std::true_type {};
+  struct detects_lost_peers<T, std::void_t<decltype(std::declval<T&>().lost(0))>> : std::true_type {
+  };
 
   bool peer_is_lost(int rank) {
     if constexpr (detects_lost_peers<Transport>::value)
@@ -1249,7 +1251,10 @@ class basic_communicator {
     while (true) {
       const bool gone = peer_is_lost(from);
       const bool probes = !has_virtual_time<Transport>::value && !gone && next_probe < until;
-      auto m = mailbox_->receive(key, gone ? detail::clock::now() : probes ? next_probe : until,
+      auto m = mailbox_->receive(key,
+                                 gone     ? detail::clock::now()
+                                 : probes ? next_probe
+                                          : until,
                                  inspect);
       if (m) return std::move(*m);
       if (probes && detail::clock::now() >= next_probe) {
@@ -1265,8 +1270,8 @@ class basic_communicator {
 
   [[noreturn]] void fail_peer_lost(const std::string& what, int peer, const std::string& when) {
     mailbox_->transport().abandon();
-    std::string text = "symphony: rank " + std::to_string(rank_) + " lost rank " +
-                       std::to_string(peer);
+    std::string text =
+        "symphony: rank " + std::to_string(rank_) + " lost rank " + std::to_string(peer);
     if (static_cast<int>(world_rank(peer)) != peer)
       text += " (world rank " + std::to_string(world_rank(peer)) + ")";
     text += " in " + what + ": its connection dropped " + when +

@@ -30,8 +30,12 @@ void* counted(std::size_t size) {
 }
 }  // namespace
 
-void* operator new(std::size_t size) { return counted(size); }
-void* operator new[](std::size_t size) { return counted(size); }
+void* operator new(std::size_t size) {
+  return counted(size);
+}
+void* operator new[](std::size_t size) {
+  return counted(size);
+}
 void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
   ++allocations;
   return std::malloc(size == 0 ? 1 : size);
@@ -40,10 +44,18 @@ void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
   ++allocations;
   return std::malloc(size == 0 ? 1 : size);
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace {
 
@@ -92,7 +104,9 @@ std::string measure(Comm& comm, const char* what, std::size_t allowed, Call&& ca
 // Every checked collective at one size, under the communicator's current thresholds. Each call's
 // result is kept in a variable that outlives the loop, as a caller reusing it would.
 // What allgather allocates besides its result, per call, for p ranks (measured: 2p + 6 or less).
-std::size_t allgather_bookkeeping(std::size_t p) { return 3 * p + 8; }
+std::size_t allgather_bookkeeping(std::size_t p) {
+  return 3 * p + 8;
+}
 
 // `bookkeeping`: the long-message algorithms still allocate their table of block offsets (and
 // Rabenseifner's reduce one more at the root) per call: not yet zero, but independent of the size.

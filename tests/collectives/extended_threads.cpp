@@ -125,13 +125,13 @@ TEST_CASE("thresholds come from the environment; bad values are config_errors na
       return found->second;
     };
   };
-  const auto t = algorithm_thresholds::from_environment(
-      env({{"SYMPHONY_BCAST_LONG_BYTES", "64K"},
-           {"SYMPHONY_REDUCE_LONG_BYTES", "0"},
-           {"SYMPHONY_ALLREDUCE_LONG_BYTES", "1MiB"},
-           {"SYMPHONY_ALLGATHER_LONG_BYTES", " 2g "},
-           {"SYMPHONY_REDUCE_SCATTER_LONG_BYTES", "12345"},
-           {"SYMPHONY_BCAST_PIPELINE_BYTES", "4M"}}));
+  const auto t =
+      algorithm_thresholds::from_environment(env({{"SYMPHONY_BCAST_LONG_BYTES", "64K"},
+                                                  {"SYMPHONY_REDUCE_LONG_BYTES", "0"},
+                                                  {"SYMPHONY_ALLREDUCE_LONG_BYTES", "1MiB"},
+                                                  {"SYMPHONY_ALLGATHER_LONG_BYTES", " 2g "},
+                                                  {"SYMPHONY_REDUCE_SCATTER_LONG_BYTES", "12345"},
+                                                  {"SYMPHONY_BCAST_PIPELINE_BYTES", "4M"}}));
   CHECK(t.broadcast_pipeline_bytes == std::size_t{4} << 20);
   CHECK(t.broadcast_long_bytes == 64 * 1024);
   CHECK(t.reduce_long_bytes == 0);

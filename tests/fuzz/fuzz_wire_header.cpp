@@ -54,14 +54,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   check_total_allocation("detail::decode", 0, {0, 0});  // accepting allocates nothing
 
-  check(frame_size == symphony::detail::header_size, "accepted a header frame of " +
-                                                         std::to_string(frame_size) + " bytes");
+  check(frame_size == symphony::detail::header_size,
+        "accepted a header frame of " + std::to_string(frame_size) + " bytes");
   const auto kind = static_cast<unsigned>(h.kind);
   check(kind >= 1 && kind <= symphony::detail::max_operation,
         "accepted operation kind " + std::to_string(kind));
-  check(h.payload_size == payload_bytes, "returned payload size " +
-                                             std::to_string(h.payload_size) + " but " +
-                                             std::to_string(payload_bytes) + " bytes arrived");
+  check(h.payload_size == payload_bytes, "returned payload size " + std::to_string(h.payload_size) +
+                                             " but " + std::to_string(payload_bytes) +
+                                             " bytes arrived");
   const auto again = symphony::detail::encode(h);
   for (std::size_t i = 0; i < again.size(); ++i)
     if (again[i] != frame[i])

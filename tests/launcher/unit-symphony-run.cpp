@@ -4,13 +4,13 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <zmq.h>
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
-#include <zmq.h>
 
 #include "launcher_test_support.hpp"
 

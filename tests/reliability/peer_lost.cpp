@@ -223,8 +223,8 @@ long long check_victim_job(int ranks, bool tcp, const std::string& op, const std
   CHECK(someone_named_the_victim);
   std::cout << "  " << ranks << " ranks, " << (tcp ? "tcp" : "ipc") << ", " << death << " in " << op
             << ": the victim named after at most " << longest_naming_victim
-            << " ms, every survivor failed after at most " << longest
-            << " ms and closed within " << slowest_close << " ms\n";
+            << " ms, every survivor failed after at most " << longest << " ms and closed within "
+            << slowest_close << " ms\n";
   return longest;
 }
 

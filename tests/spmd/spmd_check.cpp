@@ -35,7 +35,8 @@ void check_round(symphony::communicator& world, int round) {
   const int n = world.size();
   const int me = world.rank();
   for (int root = 0; root < n; ++root) {
-    const std::string at = " (root " + std::to_string(root) + ", round " + std::to_string(round) + ")";
+    const std::string at =
+        " (root " + std::to_string(root) + ", round " + std::to_string(round) + ")";
 
     int number = me == root ? 1000 + root : -1;
     world.broadcast(number, root);
@@ -43,7 +44,8 @@ void check_round(symphony::communicator& world, int round) {
 
     std::vector<double> block(1000);
     if (me == root)
-      for (std::size_t i = 0; i < block.size(); ++i) block[i] = root + 0.5 * static_cast<double>(i);
+      for (std::size_t i = 0; i < block.size(); ++i)
+        block[i] = root + 0.5 * static_cast<double>(i);
     world.broadcast(block, root);
     expect_equal(block.back(), root + 0.5 * 999, "broadcast<vector<double>>" + at, me);
 
@@ -61,7 +63,8 @@ void check_round(symphony::communicator& world, int round) {
     const std::vector<int> gathered = world.gather(me * 10 + root, root);
     if (me == root) {
       std::vector<int> want;
-      for (int r = 0; r < n; ++r) want.push_back(r * 10 + root);
+      for (int r = 0; r < n; ++r)
+        want.push_back(r * 10 + root);
       expect_equal(gathered, want, "gather" + at, me);
     } else {
       expect_equal(gathered.size(), std::size_t{0}, "gather (non-root gets nothing)" + at, me);
@@ -69,9 +72,11 @@ void check_round(symphony::communicator& world, int round) {
 
     std::vector<std::string> parts;
     if (me == root)
-      for (int r = 0; r < n; ++r) parts.push_back("part " + std::to_string(r) + "/" + std::to_string(root));
+      for (int r = 0; r < n; ++r)
+        parts.push_back("part " + std::to_string(r) + "/" + std::to_string(root));
     const std::string mine = world.scatter(parts, root);
-    expect_equal(mine, "part " + std::to_string(me) + "/" + std::to_string(root), "scatter" + at, me);
+    expect_equal(mine, "part " + std::to_string(me) + "/" + std::to_string(root), "scatter" + at,
+                 me);
 
     world.barrier();
   }
@@ -89,7 +94,9 @@ void check_round(symphony::communicator& world, int round) {
 // (a PBS job script, mpiexec from one), where LSAN_OPTIONS does not reach it. libzmq does not
 // free a socket-monitor event still queued at exit; see .ci/lsan.supp. Unused in other builds.
 extern "C" const char* __lsan_default_suppressions();
-extern "C" const char* __lsan_default_suppressions() { return "leak:libzmq.so\n"; }
+extern "C" const char* __lsan_default_suppressions() {
+  return "leak:libzmq.so\n";
+}
 
 int main(int argc, char** argv) {
   int rounds = 1;
@@ -104,7 +111,8 @@ int main(int argc, char** argv) {
   }
   try {
     symphony::communicator world;  // everything comes from the launcher's environment
-    for (int round = 0; round < rounds; ++round) check_round(world, round);
+    for (int round = 0; round < rounds; ++round)
+      check_round(world, round);
     std::cout << "spmd_check: rank " << world.rank() << " of " << world.size()
               << (failures == 0 ? " ok" : " FAILED") << std::endl;
     const int total = world.reduce(failures, symphony::ops::sum, 0);

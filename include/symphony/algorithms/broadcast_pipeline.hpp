@@ -46,7 +46,7 @@ void broadcast_pipeline(Context& ctx, int root, const std::byte* data, std::size
   if (p == 1) return;
   const int me = ctx.rank();
   const int v = (me - root + p) % p;
-  const int prev = (me - 1 + p) % p;                 // unused at the root
+  const int prev = (me - 1 + p) % p;               // unused at the root
   const int next = v + 1 < p ? (me + 1) % p : -1;  // -1: the end of the chain
   const std::size_t chunk = pipeline_chunk_bytes(size);
   const std::size_t chunks = size == 0 ? 1 : (size - 1) / chunk + 1;

@@ -29,8 +29,8 @@
 // that says what was detected and asks for SYMPHONY_ROOT.
 //
 // Which address is used for which peer: every rank binds a tcp port (on SYMPHONY_IFACE, an
-// interface name such as eth0, taken as its IPv4 address, or an IP address of this machine; on all interfaces
-// otherwise, or on 127.0.0.1 for a one-node job) and an abstract-namespace ipc socket
+// interface name such as eth0, taken as its IPv4 address, or an IP address of this machine; on all
+// interfaces otherwise, or on 127.0.0.1 for a one-node job) and an abstract-namespace ipc socket
 // (ipc://@symphony-..., which needs no file and vanishes with the process). Peers on the same
 // machine and network namespace (same kernel boot id and namespace inode) talk over ipc, others
 // over tcp. SYMPHONY_IPC=0 makes every peer use tcp.
@@ -69,11 +69,16 @@ enum class exchange_method { addresses, root, pmi, slurm, one_node };
 /// The method's name as the documentation and symphony-info write it.
 inline const char* name_of(exchange_method m) {
   switch (m) {
-    case exchange_method::addresses: return "addresses";
-    case exchange_method::root: return "root";
-    case exchange_method::pmi: return "pmi";
-    case exchange_method::slurm: return "slurm";
-    case exchange_method::one_node: return "one-node";
+    case exchange_method::addresses:
+      return "addresses";
+    case exchange_method::root:
+      return "root";
+    case exchange_method::pmi:
+      return "pmi";
+    case exchange_method::slurm:
+      return "slurm";
+    case exchange_method::one_node:
+      return "one-node";
   }
   return "?";
 }
@@ -82,7 +87,7 @@ inline const char* name_of(exchange_method m) {
 struct join_plan {
   job_identity identity;  ///< who this process is (identity.source says which launcher told)
   exchange_method method = exchange_method::addresses;
-  std::chrono::milliseconds timeout = default_timeout;  ///< SYMPHONY_TIMEOUT
+  std::chrono::milliseconds timeout = default_timeout;            ///< SYMPHONY_TIMEOUT
   std::chrono::milliseconds peer_timeout = default_peer_timeout;  ///< SYMPHONY_PEER_TIMEOUT
   std::optional<curve_keys> curve;  ///< SYMPHONY_CURVE_SECRET and _PUBLIC
   /// method addresses: the whole job, as config::from_environment() read it.
@@ -183,8 +188,8 @@ inline std::string first_outside_ipv4() {
     if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
     if ((i->ifa_flags & IFF_UP) == 0 || (i->ifa_flags & IFF_LOOPBACK) != 0) continue;
     char ip[NI_MAXHOST];
-    if (getnameinfo(i->ifa_addr, sizeof(sockaddr_in), ip, sizeof ip, nullptr, 0,
-                    NI_NUMERICHOST) == 0)
+    if (getnameinfo(i->ifa_addr, sizeof(sockaddr_in), ip, sizeof ip, nullptr, 0, NI_NUMERICHOST) ==
+        0)
       found = ip;
   }
   freeifaddrs(list);
@@ -202,12 +207,14 @@ inline std::string interface_address(const std::string& iface) {
   if (inet_pton(AF_INET6, iface.c_str(), &v6) == 1) return "[" + iface + "]";
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0)
-    throw config_error("SYMPHONY_IFACE=" + in_quotes(iface) + ": cannot list this machine's interfaces");
+    throw config_error("SYMPHONY_IFACE=" + in_quotes(iface) +
+                       ": cannot list this machine's interfaces");
   std::string ipv4;
   std::string ipv6;
   std::vector<std::string> names;
   for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (std::find(names.begin(), names.end(), i->ifa_name) == names.end()) names.push_back(i->ifa_name);
+    if (std::find(names.begin(), names.end(), i->ifa_name) == names.end())
+      names.push_back(i->ifa_name);
     if (i->ifa_addr == nullptr || iface != i->ifa_name) continue;
     char ip[NI_MAXHOST];
     const int family = i->ifa_addr->sa_family;
@@ -227,7 +234,8 @@ inline std::string interface_address(const std::string& iface) {
     known += (known.empty() ? "" : ", ") + n;
   throw config_error("SYMPHONY_IFACE=" + in_quotes(iface) +
                      " is neither an IP address nor an interface of this machine with a usable "
-                     "address (interfaces here: " + known + ")");
+                     "address (interfaces here: " +
+                     known + ")");
 }
 
 /// `endpoint` with a wildcard host (tcp://0.0.0.0:p, tcp://[::]:p) replaced by an address other
@@ -307,14 +315,15 @@ inline join_plan plan_join(const environment_lookup& lookup) {
 
   // MPICH hydra's -pmi-port mode sets PMI_PORT and PMI_ID but no PMI_RANK: rank and size come
   // over the PMI wire during the exchange (detect_job() would rightly refuse to guess them).
-  const bool pmi_wire_only = detail::nonempty(lookup, "PMI_PORT") && detail::nonempty(lookup, "PMI_ID") &&
-                             !lookup("PMI_RANK") && !lookup("SYMPHONY_RANK") &&
-                             !lookup("OMPI_COMM_WORLD_RANK");
+  const bool pmi_wire_only = detail::nonempty(lookup, "PMI_PORT") &&
+                             detail::nonempty(lookup, "PMI_ID") && !lookup("PMI_RANK") &&
+                             !lookup("SYMPHONY_RANK") && !lookup("OMPI_COMM_WORLD_RANK");
   if (pmi_wire_only) {
     plan.identity.source = "pmi";
     plan.identity.rank = -1;  // known after the exchange
     plan.identity.size = -1;
-    plan.identity.notes.push_back("rank and size come over the PMI wire (PMI_PORT without PMI_RANK)");
+    plan.identity.notes.push_back(
+        "rank and size come over the PMI wire (PMI_PORT without PMI_RANK)");
   } else {
     plan.identity = detect_job(lookup);
   }
@@ -336,9 +345,8 @@ inline join_plan plan_join(const environment_lookup& lookup) {
   if (root && !pmi_wire_only) {
     const auto parsed = detail::parse_address(detail::trim(*root));
     if (!parsed.error.empty())
-      throw config_error("SYMPHONY_ROOT=" + detail::in_quotes(*root) +
-                         " is not an address: " + parsed.error +
-                         " (give rank 0's host and a free port, e.g. node01:29500)");
+      throw config_error("SYMPHONY_ROOT=" + detail::in_quotes(*root) + " is not an address: " +
+                         parsed.error + " (give rank 0's host and a free port, e.g. node01:29500)");
     plan.method = exchange_method::root;
     plan.root = parsed.value.endpoint;
     plan.notes.push_back("rendezvous at SYMPHONY_ROOT=" + detail::trim(*root));
@@ -373,13 +381,15 @@ inline join_plan plan_join(const environment_lookup& lookup) {
                              : "srun reserved no ports (no SLURM_STEP_RESV_PORTS: the site "
                                "has no MpiParams=ports=..., or --resv-ports=0)";
     else if (id.source == "symphony" || id.source == "pyzmq_collectives")
-      why = "SYMPHONY_RANK and SYMPHONY_NRANKS are set, but neither SYMPHONY_ADDRESSES nor "
-            "SYMPHONY_ROOT";
+      why =
+          "SYMPHONY_RANK and SYMPHONY_NRANKS are set, but neither SYMPHONY_ADDRESSES nor "
+          "SYMPHONY_ROOT";
     else if (plan.job_token == fallback_job_token)
       why = "the launcher gives no job id to derive a port from";
     else
-      why = "the ranks may be on several machines and the launcher offers no key-value store "
-            "symphony can use";
+      why =
+          "the ranks may be on several machines and the launcher offers no key-value store "
+          "symphony can use";
     throw config_error(
         who + " cannot find the other ranks: " + why +
         ". Set SYMPHONY_ROOT=host:port to rank 0's host and a free port (the same on every "
@@ -445,9 +455,9 @@ inline join_result exchange_addresses(const join_plan& plan,
                              " in the PMI key-value store, which is not a symphony entry");
       result.tcp_endpoints.push_back(entry.substr(0, bar));
       const std::string peer_ipc = entry.substr(second + 1);
-      localities.push_back(peer_ipc.empty() ? std::string()
-                                            : entry.substr(bar + 1, second - bar - 1) + "|" +
-                                                  peer_ipc);
+      localities.push_back(peer_ipc.empty()
+                               ? std::string()
+                               : entry.substr(bar + 1, second - bar - 1) + "|" + peer_ipc);
     }
   } else {
     rendezvous_options options;
@@ -472,8 +482,8 @@ inline join_result exchange_addresses(const join_plan& plan,
   };
   for (std::size_t r = 0; r < result.tcp_endpoints.size(); ++r) {
     const std::string& peer = r < localities.size() ? localities[r] : std::string();
-    const bool same_machine = plan.use_ipc && !peer.empty() && !ipc_of(peer).empty() &&
-                              machine_of(peer) == plan.locality;
+    const bool same_machine =
+        plan.use_ipc && !peer.empty() && !ipc_of(peer).empty() && machine_of(peer) == plan.locality;
     result.addresses.push_back(same_machine ? ipc_of(peer) : result.tcp_endpoints[r]);
   }
   result.localities = std::move(localities);

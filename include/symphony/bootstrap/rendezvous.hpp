@@ -887,7 +887,7 @@ class rendezvous_root {
   const rendezvous_plan& plan_;
   rendezvous_log log_;
   std::string root_text_;
-  zmq::context_t context_;  // declared before the sockets: destroyed after them
+  zmq::context_t context_;            // declared before the sockets: destroyed after them
   std::unique_ptr<zap_handler> zap_;  // a secure job's ZAP handler
   zmq::socket_t socket_;
   std::vector<std::optional<member>> members_;
@@ -1082,9 +1082,10 @@ inline std::string default_job_token() {
 
 inline rendezvous_result exchange_endpoints(const rendezvous_options& options) {
   const detail::rendezvous_plan plan = detail::plan_rendezvous(options);
-  if (plan.size == 1) return {{detail::own_table_entry(plan)}, {plan.locality}};  // nobody to wait for
-  auto table = plan.rank == 0 ? detail::rendezvous_root(plan).run()
-                              : detail::rendezvous_member(plan).run();
+  if (plan.size == 1)
+    return {{detail::own_table_entry(plan)}, {plan.locality}};  // nobody to wait for
+  auto table =
+      plan.rank == 0 ? detail::rendezvous_root(plan).run() : detail::rendezvous_member(plan).run();
   return {std::move(table.endpoints), std::move(table.localities)};
 }
 

@@ -131,9 +131,7 @@ class mailbox {
   }
 
   /// Number of messages waiting for a receive (for tests and diagnostics).
-  std::size_t early_count() const {
-    return early_.size();
-  }
+  std::size_t early_count() const { return early_.size(); }
 
  private:
   void reject_foreign(const header& h) {

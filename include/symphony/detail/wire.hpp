@@ -95,15 +95,15 @@ inline const char* operation_name(operation op) {
 /// The kind of a collective's value type, as carried in the header (see value_type_of in
 /// communicator.hpp). Values are part of the wire format: append only.
 enum class type_kind : std::uint8_t {
-  none = 0,         // no value (barrier), or not checked (send/recv)
+  none = 0,  // no value (barrier), or not checked (send/recv)
   boolean = 1,
-  character = 2,    // char, signed/unsigned char, std::byte
+  character = 2,  // char, signed/unsigned char, std::byte
   signed_int = 3,
   unsigned_int = 4,
   floating = 5,
   enumeration = 6,
-  trivial = 7,      // any other trivially copyable type (a struct, std::array)
-  serialized = 8,   // travels through cereal (std::map, std::vector<std::string>, ...)
+  trivial = 7,     // any other trivially copyable type (a struct, std::array)
+  serialized = 8,  // travels through cereal (std::map, std::vector<std::string>, ...)
 };
 inline constexpr std::uint8_t max_type_kind = 8;
 
@@ -111,14 +111,21 @@ inline constexpr std::uint8_t max_type_kind = 8;
 struct value_type {
   type_kind kind = type_kind::none;
   std::uint16_t size = 0;
-  friend bool operator==(value_type a, value_type b) { return a.kind == b.kind && a.size == b.size; }
+  friend bool operator==(value_type a, value_type b) {
+    return a.kind == b.kind && a.size == b.size;
+  }
   friend bool operator!=(value_type a, value_type b) { return !(a == b); }
 };
 
 inline std::string describe(value_type t) {
-  static constexpr const char* names[] = {"no value",      "bool",        "character",
-                                          "signed integer", "unsigned integer", "floating point",
-                                          "enum",          "trivially copyable struct",
+  static constexpr const char* names[] = {"no value",
+                                          "bool",
+                                          "character",
+                                          "signed integer",
+                                          "unsigned integer",
+                                          "floating point",
+                                          "enum",
+                                          "trivially copyable struct",
                                           "cereal-serialized type"};
   const auto k = static_cast<std::uint8_t>(t.kind);
   std::string text = k <= max_type_kind ? names[k] : "type kind " + std::to_string(k);
@@ -129,7 +136,7 @@ inline std::string describe(value_type t) {
 
 struct header {
   operation kind = operation::point_to_point;
-  value_type type;          // the element type of the collective's values
+  value_type type;  // the element type of the collective's values
   std::uint32_t source = 0;
   std::int32_t tag = 0;
   std::uint64_t communicator = 0;
