@@ -8,16 +8,15 @@
 // whole number of bytes, optionally followed by K, M or G (KiB, MiB, GiB; case-insensitive, "KiB"
 // also accepted): `SYMPHONY_BCAST_LONG_BYTES=64K`. 0 means "always the long-message algorithm".
 //
-//   variable                            compared with                      short / long algorithm
-//   SYMPHONY_BCAST_LONG_BYTES           the root's payload                 binomial /
-//   scatter+allgather SYMPHONY_REDUCE_LONG_BYTES          one rank's vector binomial / Rabenseifner
-//   SYMPHONY_ALLREDUCE_LONG_BYTES       one rank's vector                  recursive doubling /
-//                                                                          Rabenseifner (2^k ranks)
-//                                                                          or ring (other counts)
-//   SYMPHONY_ALLGATHER_LONG_BYTES       size() x one rank's value          Bruck / ring
-//   SYMPHONY_REDUCE_SCATTER_LONG_BYTES  one rank's whole input vector      recursive halving / ring
-//   SYMPHONY_BCAST_PIPELINE_BYTES       the root's payload (when long)     scatter+allgather /
-//                                                                          pipelined chain
+// The variables, what each is compared with, and the short / long algorithm:
+//   SYMPHONY_BCAST_LONG_BYTES: the root's payload; binomial / scatter + allgather.
+//   SYMPHONY_REDUCE_LONG_BYTES: one rank's vector; binomial / Rabenseifner.
+//   SYMPHONY_ALLREDUCE_LONG_BYTES: one rank's vector; recursive doubling / Rabenseifner (2^k
+//     ranks) or ring (other counts).
+//   SYMPHONY_ALLGATHER_LONG_BYTES: size() x one rank's value; Bruck / ring.
+//   SYMPHONY_REDUCE_SCATTER_LONG_BYTES: one rank's whole input vector; recursive halving / ring.
+//   SYMPHONY_BCAST_PIPELINE_BYTES: the root's payload, when long; scatter + allgather /
+//     pipelined chain.
 //
 // The long-message algorithms of reduce, allreduce and reduce_scatter split vectors into blocks,
 // so they apply only where that keeps the result exact: reduce and allreduce of std::vector,
