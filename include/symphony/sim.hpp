@@ -7,8 +7,9 @@
 //   });
 //   std::cout << result.time << " virtual seconds\n";
 //
-// The ranks are threads of this process and run the very algorithms the ZeroMQ transport runs
-// (basic_communicator over sim_transport); only the clock is virtual. Virtual time passes only
+// The ranks are fibers (stackful coroutines, detail/fiber.hpp) of the calling thread, taking
+// turns, and run the very algorithms the ZeroMQ transport runs (basic_communicator over
+// sim_transport); only the clock is virtual. Virtual time passes only
 // while every rank is blocked waiting for a message (or in sim::compute), so real computation
 // costs nothing unless a rank says so: sim::compute(seconds), or a reduction operator wrapped in
 // sim::charged, which costs network::reduce_cost per element per vector combined. Runs are
@@ -19,15 +20,14 @@
 #include <chrono>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "communicator.hpp"
+#include "detail/fiber.hpp"
 #include "detail/sim_engine.hpp"
 #include "detail/sim_network.hpp"
 #include "ops.hpp"
@@ -35,20 +35,44 @@
 namespace symphony {
 
 namespace detail {
-// The engine and rank of the simulated rank running on this thread (null elsewhere), so that
-// sim::compute and sim::now need no handle.
+// The engine running on this thread (null outside sim::run). Its ranks are fibers of this
+// thread, and the engine knows which one runs, so sim::compute and sim::now need no handle.
+inline thread_local sim_engine* sim_this_thread = nullptr;
+
+// The engine and rank of the current fiber.
 struct sim_current {
   sim_engine* engine = nullptr;
   int rank = -1;
 };
-inline thread_local sim_current sim_this_thread;
 
-inline sim_current& sim_require(const char* what) {
-  if (sim_this_thread.engine == nullptr)
+inline sim_current sim_this_fiber() {
+  sim_engine* engine = sim_this_thread;
+  if (engine == nullptr || engine->running() < 0) return {};
+  return {engine, engine->running()};
+}
+
+inline sim_current sim_require(const char* what) {
+  const auto current = sim_this_fiber();
+  if (current.engine == nullptr)
     throw std::logic_error(std::string("symphony::sim::") + what +
                            ": called outside a simulated rank (only inside sim::run)");
-  return sim_this_thread;
+  return current;
 }
+
+// Makes `engine` this thread's for a scope (restoring the previous one: a rank may run a
+// simulation of its own).
+class sim_thread_scope {
+ public:
+  explicit sim_thread_scope(sim_engine* engine) : previous_(sim_this_thread) {
+    sim_this_thread = engine;
+  }
+  sim_thread_scope(const sim_thread_scope&) = delete;
+  sim_thread_scope& operator=(const sim_thread_scope&) = delete;
+  ~sim_thread_scope() { sim_this_thread = previous_; }
+
+ private:
+  sim_engine* previous_;
+};
 }  // namespace detail
 
 /// The transport of one simulated rank (transport/transport.hpp). A message of n payload bytes
@@ -113,7 +137,7 @@ struct result {
 /// that long (its next send or receive happens that much later). Throws std::invalid_argument
 /// for a negative or non-finite value, std::logic_error outside sim::run.
 inline void compute(double seconds) {
-  auto& current = detail::sim_require("compute");
+  const auto current = detail::sim_require("compute");
   if (!(seconds >= 0) || seconds == std::numeric_limits<double>::infinity())
     throw std::invalid_argument("symphony::sim::compute: seconds = " + std::to_string(seconds) +
                                 " (need a finite number >= 0)");
@@ -123,7 +147,7 @@ inline void compute(double seconds) {
 /// Inside a simulated rank: this rank's virtual clock in seconds (including time computed with
 /// sim::compute that it has not yet spent). Throws std::logic_error outside sim::run.
 inline double now() {
-  auto& current = detail::sim_require("now");
+  const auto current = detail::sim_require("now");
   return current.engine->now(current.rank);
 }
 
@@ -137,7 +161,7 @@ struct charged_operator : Op {
                 "sim::charged applies to symphony's built-in operators (ops::sum, ...)");
   template <class A>
   A operator()(const A& a, const A& b) const {
-    auto& current = detail::sim_this_thread;
+    const auto current = detail::sim_this_fiber();
     if (current.engine != nullptr) {
       const auto& net = current.engine->network();
       current.engine->add_debt(current.rank, 2 * net.reduce_cost * net.byte_scale);
@@ -152,57 +176,65 @@ charged_operator<Op> charged(const Op& /*op*/) {
   return {};
 }
 
-/// Runs `fn` on `ranks` simulated ranks over `net` and returns the virtual times. `fn` takes a
-/// sim::communicator& (symphony's collectives) or a sim_transport& (programs that send raw
-/// messages, like the dist-sys reference algorithms in symphony/sim/). If a rank throws, the
-/// others stop at once with a symphony::error naming it, and run rethrows the first exception;
-/// a deadlock (every live rank waiting, no message in flight) is a symphony::error naming the
-/// waiting ranks, so a communication hang cannot go unnoticed. `timeout` bounds each real-time
-/// wait of the communicator; by default there is none, because a long simulation may keep a rank
-/// waiting for its turn longer than any fixed limit (the deadlock check replaces it).
-/// Throws std::invalid_argument for ranks < 1 or a network field out of range.
+/// How sim::run runs the ranks.
+struct run_options {
+  /// Bounds each wait of the communicator in real time (wait_forever: no bound, the default).
+  /// Ranks take turns on one thread, so this bounds how long a rank waits while the others run:
+  /// it is checked whenever a rank blocks, and a rank that computes forever without blocking
+  /// cannot be interrupted. Communication hangs are caught as deadlocks without it.
+  std::chrono::milliseconds timeout = wait_forever;
+  /// Each rank's stack (a fiber's, mmap'd with a guard page below it; only the pages used become
+  /// resident). The default, 256 KiB, holds symphony's collectives with room to spare; raise it
+  /// for rank code with deep recursion or large local arrays. At least 32 KiB.
+  std::size_t stack_bytes = detail::fiber::default_stack_bytes;
+};
+
+/// Runs `fn` on `ranks` simulated ranks over `net` and returns the virtual times. The ranks are
+/// fibers of the calling thread, one running at a time; `fn` takes a sim::communicator&
+/// (symphony's collectives) or a sim_transport& (programs that send raw messages, like the
+/// dist-sys reference algorithms in symphony/sim/). If a rank throws, the others stop with a
+/// symphony::error naming it (each unwinds its stack), and run rethrows the first exception; a
+/// deadlock (every live rank waiting, no message in flight) is a symphony::error naming the
+/// waiting ranks, so a communication hang cannot go unnoticed. Throws std::invalid_argument for
+/// ranks < 1, a network field out of range or stack_bytes below 32 KiB, and std::system_error
+/// when the stacks cannot be mapped (about 32000 ranks per process with Linux's default
+/// vm.max_map_count of 65530: each stack and its guard page are two mappings).
 template <class Fn>
-result run(int ranks, const network& net, Fn&& fn,
-           std::chrono::milliseconds timeout = wait_forever) {
+result run(int ranks, const network& net, Fn&& fn, const run_options& options = {}) {
   if (ranks < 1)
     throw std::invalid_argument("sim::run: ranks = " + std::to_string(ranks) + " (need >= 1)");
+  if (options.stack_bytes < detail::fiber::minimum_stack_bytes)
+    throw std::invalid_argument("sim::run: stack_bytes = " + std::to_string(options.stack_bytes) +
+                                " (need >= " + std::to_string(detail::fiber::minimum_stack_bytes) +
+                                ")");
   net.validate();
-  const auto engine = std::make_shared<detail::sim_engine>(ranks, net);
-  std::mutex first_mutex;
+  const auto engine = std::make_shared<detail::sim_engine>(ranks, net, options.stack_bytes);
+  const detail::sim_thread_scope scope(engine.get());
   std::exception_ptr first;
-  std::vector<std::thread> threads;
-  threads.reserve(static_cast<std::size_t>(ranks));
-  for (int rank = 0; rank < ranks; ++rank)
-    threads.emplace_back([&, rank] {
-      detail::sim_this_thread = {engine.get(), rank};
-      try {
-        engine->start(rank);
-        sim_transport transport(engine, rank);
-        if constexpr (std::is_invocable_v<Fn&, sim_transport&>) {
-          fn(transport);
-        } else {
-          communicator comm(std::move(transport), timeout);
-          fn(comm);
-        }
-        engine->finish(rank);
-      } catch (...) {
-        std::string what = "a non-standard exception";
-        try {
-          throw;
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        {
-          const std::lock_guard<std::mutex> lock(first_mutex);
-          if (!first) first = std::current_exception();
-        }
-        engine->fail(rank, what);
+  engine->run([&](int rank) {
+    std::string what = "a non-standard exception";
+    try {
+      engine->start(rank);
+      sim_transport transport(engine, rank);
+      if constexpr (std::is_invocable_v<Fn&, sim_transport&>) {
+        fn(transport);
+      } else {
+        communicator comm(std::move(transport), options.timeout);
+        fn(comm);
       }
-      detail::sim_this_thread = {};
-    });
-  for (auto& t : threads)
-    t.join();
+      engine->finish(rank);
+      return;
+    } catch (...) {
+      if (!first) first = std::current_exception();
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+    }
+    engine->fail(rank, what);
+  });
   if (first) std::rethrow_exception(first);
   result r;
   for (int rank = 0; rank < ranks; ++rank) {
@@ -212,6 +244,15 @@ result run(int ranks, const network& net, Fn&& fn,
   r.messages = engine->messages();
   r.bytes = engine->bytes();
   return r;
+}
+
+/// sim::run with a real-time timeout for each wait of the communicator (see run_options; kept
+/// for the callers written before run_options).
+template <class Fn>
+result run(int ranks, const network& net, Fn&& fn, std::chrono::milliseconds timeout) {
+  run_options options;
+  options.timeout = timeout;
+  return run(ranks, net, std::forward<Fn>(fn), options);
 }
 
 }  // namespace sim

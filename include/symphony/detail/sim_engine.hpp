@@ -1,23 +1,25 @@
 // symphony/detail/sim_engine.hpp: the virtual clock of a simulated job.
 //
-// Every rank is a thread, but only one runs at a time: the one holding the baton. A rank keeps
-// the baton until it blocks (a receive with nothing in its inbox, a pending sim::compute, or its
-// end) and then hands it to the next rank in the ready queue. When the queue is empty every live
-// rank is blocked, and only then does virtual time advance, to the earliest delivery or timer;
-// whatever that wakes joins the queue in a fixed order (send sequence, then timer sequence). So
-// real computation costs no virtual time, and the same program gives the same times, the same
-// message order and the same results on every run, however the OS schedules the threads.
+// Every rank is a fiber (detail/fiber.hpp) of the thread that called sim::run, so only one runs
+// at a time: the one holding the turn. A rank keeps the turn until it blocks (a receive with
+// nothing in its inbox, a pending sim::compute, or its end) and then switches straight to the
+// next rank in the ready queue. When the queue is empty every live rank is blocked, and only
+// then does virtual time advance, to the earliest delivery or timer; whatever that wakes joins
+// the queue in a fixed order (send sequence, then timer sequence). So real computation costs no
+// virtual time, and the same program gives the same times, the same message order and the same
+// results on every run.
 #pragma once
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <limits>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <queue>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -26,6 +28,7 @@
 #include "../error.hpp"
 #include "../transport/thread_transport.hpp"
 #include "../transport/transport.hpp"
+#include "fiber.hpp"
 #include "sim_network.hpp"
 #include "wire.hpp"
 
@@ -38,8 +41,10 @@ using sim_message = thread_hub::message;
 
 class sim_engine {
  public:
-  sim_engine(int ranks, const sim::network& net)
-      : net_(net), flows_(net), ranks_(static_cast<std::size_t>(ranks)) {
+  /// `ranks` ranks on `net`, each to run on a fiber with a stack of `stack_bytes`.
+  sim_engine(int ranks, const sim::network& net,
+             std::size_t stack_bytes = fiber::default_stack_bytes)
+      : net_(net), flows_(net), ranks_(static_cast<std::size_t>(ranks)), stack_bytes_(stack_bytes) {
     net_.validate();
     for (int r = 0; r < ranks; ++r)
       ready_.push_back(r);
@@ -48,15 +53,36 @@ class sim_engine {
   int size() const { return static_cast<int>(ranks_.size()); }
   const sim::network& network() const { return net_; }
 
-  /// Called by rank `me`'s thread before it does anything: waits for its first turn.
-  void start(int me) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!started_) {  // the first thread to arrive hands out the first turn
-      started_ = true;
-      pass_baton(lock, -1);
-    }
-    wait_turn(lock, me, deadline::max());
+  /// The rank whose fiber is running (-1: none, the engine itself or another caller).
+  int running() const { return running_; }
+
+  /// Runs `body(rank)` for every rank, each on a fiber of the calling thread, one at a time, and
+  /// returns when every body has returned. `body` must not throw: it reports a rank's exception
+  /// with fail(). Throws std::system_error when the fibers' stacks cannot be mapped.
+  void run(const std::function<void(int)>& body) {
+    fiber here;  // this thread's context, to come back to
+    fibers_.clear();
+    fibers_.reserve(ranks_.size());
+    for (int r = 0; r < size(); ++r)
+      fibers_.push_back(std::make_unique<fiber>(stack_bytes_, [this, r, &body, &here]() -> fiber& {
+        running_ = r;
+        body(r);
+        const int next = next_rank();
+        running_ = next;
+        return next < 0 ? here : *fibers_[static_cast<std::size_t>(next)];
+      }));
+    const int first = next_rank();
+    if (first >= 0) switch_fiber(here, *fibers_[static_cast<std::size_t>(first)]);
+    running_ = -1;
+    for (const auto& f : fibers_)
+      if (!f->finished())  // cannot happen: a blocked rank always has someone to wake it
+        throw std::logic_error("symphony::sim: the engine stopped with a rank still blocked");
+    fibers_.clear();
   }
+
+  /// Called by rank `me` before it does anything: throws symphony::error when the job has
+  /// already failed (the rank then never runs its function).
+  void start(int /*me*/) { throw_if_failed(); }
 
   /// Virtual seconds `me` has computed but not yet spent (sim::compute).
   void add_debt(int me, double seconds) { slot(me).debt += seconds; }
@@ -70,7 +96,6 @@ class sim_engine {
   void send(int me, int to, const detail::header& h, const std::byte* data, std::size_t size,
             double wire_bytes) {
     settle(me);
-    std::unique_lock<std::mutex> lock(mutex_);
     throw_if_failed();
     sim_message m{h, std::vector<std::byte>(data, data + size), nullptr};  // no buffer pool
     ++messages_;
@@ -86,37 +111,37 @@ class sim_engine {
   }
 
   /// The next message delivered to `me` (blocking in virtual time); nullopt when the real-time
-  /// deadline passes first (another rank computes forever). Throws symphony::error when the job
+  /// deadline `until` has passed by the time the engine next switches ranks (ranks take turns
+  /// on one thread, so a rank that computes forever cannot be interrupted: the deadline only
+  /// bounds how long `me` waits while the others run). Throws symphony::error when the job
   /// failed or deadlocked meanwhile.
   std::optional<sim_message> receive(int me, deadline until) {
     settle(me);
-    std::unique_lock<std::mutex> lock(mutex_);
     throw_if_failed();
     auto& s = slot(me);
     if (s.inbox.empty()) {
       s.st = state::waiting;
-      pass_baton(lock, me);
-      if (!wait_turn(lock, me, until)) return std::nullopt;
+      if (until != deadline::max()) deadlines_.push({until, me, ++s.waits});
+      block(me);
+      if (s.inbox.empty()) return std::nullopt;  // its deadline passed
     }
     sim_message m = std::move(s.inbox.front());
     s.inbox.pop_front();
     return m;
   }
 
-  /// Rank `me` has returned from its function: spends its computed time, records when it ended,
-  /// and hands the baton on for good.
+  /// Rank `me` has returned from its function: spends its computed time and records when it
+  /// ended. Its fiber then hands the turn on for good.
   void finish(int me) {
     settle(me);
-    std::unique_lock<std::mutex> lock(mutex_);
     auto& s = slot(me);
     s.st = state::done;
     s.finished_at = now_;
-    pass_baton(lock, me);
   }
 
-  /// Rank `me` failed with `what`: every rank still blocked stops with an error naming it.
+  /// Rank `me` failed with `what`: every rank still blocked stops with an error naming it (each
+  /// gets its turn and throws, so that its stack unwinds).
   void fail(int me, const std::string& what) {
-    std::unique_lock<std::mutex> lock(mutex_);
     auto& s = slot(me);
     s.st = state::done;
     s.finished_at = now_;
@@ -132,15 +157,15 @@ class sim_engine {
   const std::string& failure() const { return failure_; }
 
  private:
-  enum class state { ready, waiting, sleeping, done };
+  // queued: in ready_; running: has the turn; waiting: for a message; sleeping: on a timer.
+  enum class state { queued, running, waiting, sleeping, done };
 
   struct rank_slot {
-    std::condition_variable turn;
-    bool has_baton = false;
-    state st = state::ready;
+    state st = state::queued;
     std::deque<sim_message> inbox;  // delivered, not yet received
     double debt = 0;                // computed virtual seconds not yet spent
     double finished_at = 0;
+    std::uint64_t waits = 0;  // counts receives that blocked with a deadline
   };
 
   struct timer {
@@ -150,46 +175,68 @@ class sim_engine {
     bool operator>(const timer& o) const { return at != o.at ? at > o.at : sequence > o.sequence; }
   };
 
+  struct real_deadline {
+    deadline at;
+    int rank;
+    std::uint64_t wait;  // rank_slot::waits when it began: stale once the rank moved on
+    bool operator>(const real_deadline& o) const { return at > o.at; }
+  };
+
   rank_slot& slot(int r) { return ranks_[static_cast<std::size_t>(r)]; }
 
   // Spends the rank's computed time: it sleeps (in virtual time) until its clock catches up.
   void settle(int me) {
     auto& s = slot(me);
     if (s.debt <= 0) return;
-    std::unique_lock<std::mutex> lock(mutex_);
     throw_if_failed();
     timers_.push({now_ + s.debt, timer_sequence_++, me});
     s.debt = 0;
     s.st = state::sleeping;
-    pass_baton(lock, me);
-    wait_turn(lock, me, deadline::max());
+    block(me);
   }
 
-  // Gives the baton to the next ready rank, advancing virtual time until one is ready. `me`
-  // (-1: nobody) is the rank giving it up; if it is next itself, it simply keeps it.
-  void pass_baton(std::unique_lock<std::mutex>& /*held*/, int me) {
-    if (me >= 0) slot(me).has_baton = false;
+  // `me` (waiting or sleeping) gives up the turn until something wakes it; throws if the job
+  // failed meanwhile. If it is the next to run itself, it simply goes on.
+  void block(int me) {
+    const int next = next_rank();
+    if (next != me) {
+      // next < 0 cannot happen while `me` is blocked: advance() either wakes someone or, finding
+      // nothing to wait for, declares a deadlock and wakes every blocked rank, `me` included.
+      if (next < 0) throw std::logic_error("symphony::sim: no rank to run while one is blocked");
+      running_ = next;
+      switch_fiber(*fibers_[static_cast<std::size_t>(me)],
+                   *fibers_[static_cast<std::size_t>(next)]);
+      running_ = me;
+    }
+    throw_if_failed();
+  }
+
+  // Takes the next rank to run off the ready queue, advancing virtual time until one is ready;
+  // -1 when there is none (every rank has finished, or the run failed and every rank has
+  // unwound).
+  int next_rank() {
+    if (!deadlines_.empty()) expire_deadlines();
     while (ready_.empty() && failure_.empty())
-      if (!advance()) return;
-    if (!failure_.empty()) return;
+      if (!advance()) break;
+    if (ready_.empty()) return -1;
     const int next = ready_.front();
     ready_.pop_front();
-    auto& n = slot(next);
-    n.st = state::ready;
-    n.has_baton = true;
-    if (next != me) n.turn.notify_one();
+    slot(next).st = state::running;
+    return next;
   }
 
-  // Waits until `me` holds the baton. False if `until` passes first.
-  bool wait_turn(std::unique_lock<std::mutex>& lock, int me, deadline until) {
-    auto& s = slot(me);
-    const auto ready = [&] { return s.has_baton || !failure_.empty(); };
-    if (until == deadline::max())
-      s.turn.wait(lock, ready);
-    else if (!s.turn.wait_until(lock, until, ready))
-      return false;
-    throw_if_failed();
-    return true;
+  // Wakes the waiting ranks whose real-time deadline has passed (their receive returns nothing).
+  void expire_deadlines() {
+    const auto now = clock::now();
+    while (!deadlines_.empty() && deadlines_.top().at <= now) {
+      const auto d = deadlines_.top();
+      deadlines_.pop();
+      auto& s = slot(d.rank);
+      if (s.st == state::waiting && s.waits == d.wait && s.inbox.empty()) {
+        s.st = state::queued;
+        ready_.push_back(d.rank);
+      }
+    }
   }
 
   // Moves virtual time to the next event and wakes whom it concerns. False when there is no
@@ -241,7 +288,7 @@ class sim_engine {
     while (!timers_.empty() && timers_.top().at <= now_) {
       const int r = timers_.top().rank;
       timers_.pop();
-      slot(r).st = state::ready;
+      slot(r).st = state::queued;
       ready_.push_back(r);
     }
     return true;
@@ -259,14 +306,20 @@ class sim_engine {
     d.inbox.push_back(std::move(found->second.message));
     in_flight_.erase(found);
     if (d.st == state::waiting) {
-      d.st = state::ready;
+      d.st = state::queued;
       ready_.push_back(to);
     }
   }
 
+  // After a failure: every blocked rank gets a turn, in which it throws.
   void wake_all() {
-    for (auto& s : ranks_)
-      s.turn.notify_all();
+    for (int r = 0; r < size(); ++r) {
+      auto& s = slot(r);
+      if (s.st == state::waiting || s.st == state::sleeping) {
+        s.st = state::queued;
+        ready_.push_back(r);
+      }
+    }
   }
 
   void throw_if_failed() const {
@@ -278,11 +331,14 @@ class sim_engine {
   sim::network net_;
   sim_flows flows_;
   std::vector<rank_slot> ranks_;
-  std::mutex mutex_;
-  bool started_ = false;
+  std::size_t stack_bytes_;
+  std::vector<std::unique_ptr<fiber>> fibers_;  // one per rank, during run()
+  int running_ = -1;
   double now_ = 0;
   std::deque<int> ready_;
   std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers_;
+  std::priority_queue<real_deadline, std::vector<real_deadline>, std::greater<real_deadline>>
+      deadlines_;
   std::uint64_t timer_sequence_ = 0;
   std::uint64_t next_id_ = 0;
   struct pending {
