@@ -22,6 +22,8 @@
 //   SYMPHONY_ALLREDUCE_LONG_BYTES       allreduce       default 64K  (vectors, built-in ops)
 //   SYMPHONY_ALLGATHER_LONG_BYTES       allgather(v)    default 128K (size() x one value)
 //   SYMPHONY_REDUCE_SCATTER_LONG_BYTES  reduce_scatter  default 64K  (commutative ops)
+//   SYMPHONY_ALLREDUCE_RING_MIN_BLOCK_BYTES  allreduce on non-powers of two: ring or
+//                                            Rabenseifner, default 32K (vector / size())
 //
 // and can be replaced per communicator with set_thresholds(); see algorithms/tuning.hpp.
 //
@@ -434,8 +436,9 @@ class basic_communicator {
   /// one (to fold the extra ranks in and hand them the result); every rank sends m bytes per
   /// round. Vectors of arithmetic elements of at least SYMPHONY_ALLREDUCE_LONG_BYTES with a
   /// built-in operator use Rabenseifner's reduce-scatter + allgather when p is a power of two
-  /// (2 log2 p rounds, about 2m bytes sent per rank) and a ring otherwise (2(p - 1) rounds,
-  /// 2m(p - 1)/p bytes per rank).
+  /// (2 log2 p rounds, about 2m bytes sent per rank), and otherwise a ring (2(p - 1) rounds,
+  /// 2m(p - 1)/p bytes per rank) while its blocks m / p are at least
+  /// SYMPHONY_ALLREDUCE_RING_MIN_BLOCK_BYTES, else Rabenseifner with the extra ranks folded in.
   template <class T, class Op>
   T allreduce(const T& value, Op op) {
     auto ctx = begin<T>(detail::operation::allreduce, -1);
@@ -444,7 +447,9 @@ class basic_communicator {
       if (size() > 1 && std::size(value) * sizeof(element) >= thresholds_.allreduce_long_bytes) {
         T result = value;
         algorithms::element_buffer<element, Op> buffer(std::data(result), std::size(result), op);
-        if (algorithms::is_power_of_two(size())) {
+        const std::size_t bytes = std::size(value) * sizeof(element);
+        if (algorithms::is_power_of_two(size()) ||
+            !thresholds_.allreduce_takes_ring(bytes, size())) {
           ctx.expect_algorithm(algorithms::algorithm_id::rabenseifner);
           algorithms::allreduce_rabenseifner(ctx, buffer);
         } else {

@@ -156,6 +156,22 @@ TEST_CASE("thresholds come from the environment; bad values are config_errors na
     auto half = comm.split(comm.rank() % 2);
     REF_CHECK(half.thresholds().allreduce_long_bytes == 3 * 1024, "inherited by split");
   });
+  // The ring / Rabenseifner rule for long allreduces on non-powers of two: its variable, its
+  // default, a bad value named, and the rule itself (ring while vector / size() >= the block).
+  const auto ring = algorithm_thresholds::from_environment(
+      env({{"SYMPHONY_ALLREDUCE_RING_MIN_BLOCK_BYTES", "8K"}}));
+  CHECK(ring.allreduce_ring_min_block_bytes == 8 * 1024);
+  CHECK(defaults.allreduce_ring_min_block_bytes == 32 * 1024);
+  CHECK(ring.allreduce_takes_ring(3 * 8 * 1024, 3));
+  CHECK_FALSE(ring.allreduce_takes_ring(3 * 8 * 1024 - 1, 3));
+  CHECK(defaults.allreduce_takes_ring(std::size_t{8} << 20, 255));        // 32.1 KiB blocks
+  CHECK_FALSE(defaults.allreduce_takes_ring(std::size_t{8} << 20, 257));  // 31.9 KiB blocks
+  CHECK_FALSE(defaults.allreduce_takes_ring(800000, 100));
+  CHECK_THROWS_WITH_AS(algorithm_thresholds::from_environment(
+                           env({{"SYMPHONY_ALLREDUCE_RING_MIN_BLOCK_BYTES", "big"}})),
+                       doctest::Contains("SYMPHONY_ALLREDUCE_RING_MIN_BLOCK_BYTES='big'"),
+                       symphony::config_error);
+
   ::setenv("SYMPHONY_ALLREDUCE_LONG_BYTES", "lots", 1);
   CHECK_THROWS_WITH_AS(symphony::run_threads(2, [](thread_communicator&) {}),
                        doctest::Contains("SYMPHONY_ALLREDUCE_LONG_BYTES='lots'"),

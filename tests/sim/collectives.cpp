@@ -78,6 +78,20 @@ TEST_CASE("naming an algorithm runs that algorithm") {
   CHECK(simulate("allreduce", "auto", 16, 10).run.messages == 16 * 4);
 }
 
+TEST_CASE("auto allreduce on a non-power of two: a ring for large blocks, else Rabenseifner") {
+  // A ring sends 2 (p - 1) messages per rank; Rabenseifner on 12 or 100 ranks far fewer. 100000
+  // doubles are 800 KB: blocks of 66 KB on 12 ranks (ring), of 8 KB on 100 (Rabenseifner, which
+  // the simulator finds 2.7x faster there at 10 us and 10 GB/s; docs/simulator.md).
+  const std::size_t elements = 100000;
+  CHECK(simulate("allreduce", "auto", 12, elements).run.messages == 12 * 2 * 11);
+  const auto rabenseifner = simulate("allreduce", "rabenseifner", 100, elements);
+  const auto chosen = simulate("allreduce", "auto", 100, elements);
+  CHECK(chosen.run.messages == rabenseifner.run.messages);
+  CHECK(chosen.run.messages < 100 * 2 * 99 / 4);
+  CHECK(chosen.run.time == doctest::Approx(rabenseifner.run.time));
+  CHECK(chosen.run.time < simulate("allreduce", "ring", 100, elements).run.time);
+}
+
 TEST_CASE("scaled vectors keep the simulated sizes and the algorithm choice") {
   // 10^6 doubles on 64 ranks: exact, and with each real double standing for 50.
   sim::experiment e;

@@ -12,7 +12,14 @@
 //   SYMPHONY_BCAST_LONG_BYTES: the root's payload; binomial / scatter + allgather.
 //   SYMPHONY_REDUCE_LONG_BYTES: one rank's vector; binomial / Rabenseifner.
 //   SYMPHONY_ALLREDUCE_LONG_BYTES: one rank's vector; recursive doubling / Rabenseifner (2^k
-//     ranks) or ring (other counts).
+//     ranks) or ring (other counts, see the next one).
+//   SYMPHONY_ALLREDUCE_RING_MIN_BLOCK_BYTES: a long allreduce on a rank count that is not a
+//     power of two goes round a ring while one rank's vector / size() (the ring's block) is at
+//     least this, else Rabenseifner (which folds the extra ranks in). The ring takes 2(p - 1)
+//     latencies, so past some p its rounds cost more than Rabenseifner's fold; where depends on
+//     the vector, hence a block size: in the simulator at 10 us and 10 GB/s the two cross at
+//     blocks of about 32 KiB (8 MB vectors: about 200 ranks; 800 KB: about 24; see
+//     docs/simulator.md).
 //   SYMPHONY_ALLGATHER_LONG_BYTES: size() x one rank's value; Bruck / ring.
 //   SYMPHONY_REDUCE_SCATTER_LONG_BYTES: one rank's whole input vector; recursive halving / ring.
 //   SYMPHONY_BCAST_PIPELINE_BYTES: the root's payload, when long; scatter + allgather /
@@ -49,6 +56,10 @@ struct algorithm_thresholds {
   std::size_t allreduce_long_bytes = 64 * 1024;       ///< SYMPHONY_ALLREDUCE_LONG_BYTES
   std::size_t allgather_long_bytes = 128 * 1024;      ///< SYMPHONY_ALLGATHER_LONG_BYTES
   std::size_t reduce_scatter_long_bytes = 64 * 1024;  ///< SYMPHONY_REDUCE_SCATTER_LONG_BYTES
+  /// SYMPHONY_ALLREDUCE_RING_MIN_BLOCK_BYTES: the smallest ring block (one rank's vector /
+  /// size()) for which a long allreduce on a non-power-of-two rank count takes the ring rather
+  /// than Rabenseifner (see allreduce_takes_ring).
+  std::size_t allreduce_ring_min_block_bytes = 32 * 1024;
   /// SYMPHONY_BCAST_PIPELINE_BYTES: a long broadcast (at least broadcast_long_bytes) of at least
   /// this many bytes goes down a pipelined chain instead of scatter + allgather.
   std::size_t broadcast_pipeline_bytes = std::numeric_limits<std::size_t>::max();
@@ -76,7 +87,16 @@ struct algorithm_thresholds {
     read("SYMPHONY_ALLGATHER_LONG_BYTES", t.allgather_long_bytes);
     read("SYMPHONY_REDUCE_SCATTER_LONG_BYTES", t.reduce_scatter_long_bytes);
     read("SYMPHONY_BCAST_PIPELINE_BYTES", t.broadcast_pipeline_bytes);
+    read("SYMPHONY_ALLREDUCE_RING_MIN_BLOCK_BYTES", t.allreduce_ring_min_block_bytes);
     return t;
+  }
+
+  /// Whether a long allreduce (at least allreduce_long_bytes) of `bytes` per rank on `ranks`
+  /// ranks, not a power of two, goes round a ring: while its blocks, bytes / ranks, are at least
+  /// allreduce_ring_min_block_bytes; otherwise Rabenseifner's algorithm. Every rank passes the
+  /// same values and so decides the same.
+  bool allreduce_takes_ring(std::size_t bytes, int ranks) const {
+    return ranks > 0 && bytes / static_cast<std::size_t>(ranks) >= allreduce_ring_min_block_bytes;
   }
 
   /// Parses "4096", "64K", "64KiB", "1M", "2g" (powers of 1024). Throws config_error naming

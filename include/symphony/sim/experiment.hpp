@@ -125,8 +125,9 @@ inline algorithm_thresholds forced(const std::string& algorithm, const algorithm
 // The thresholds for vectors `scale` times shorter than the simulated ones, so that auto picks
 // what it would pick for the simulated size.
 inline algorithm_thresholds scaled(algorithm_thresholds t, double scale) {
-  for (std::size_t* field : {&t.broadcast_long_bytes, &t.reduce_long_bytes, &t.allreduce_long_bytes,
-                             &t.allgather_long_bytes, &t.reduce_scatter_long_bytes})
+  for (std::size_t* field :
+       {&t.broadcast_long_bytes, &t.reduce_long_bytes, &t.allreduce_long_bytes,
+        &t.allgather_long_bytes, &t.reduce_scatter_long_bytes, &t.allreduce_ring_min_block_bytes})
     *field = static_cast<std::size_t>(std::ceil(static_cast<double>(*field) / scale));
   return t;
 }
