@@ -97,7 +97,8 @@ class fiber {
     if (mprotect(mapped_, page, PROT_NONE) != 0) {  // stacks grow down: the guard is below
       const int code = errno;
       munmap(mapped_, mapped_size_);
-      throw std::system_error(code, std::generic_category(), "symphony: fiber guard page");
+      throw std::system_error(code, std::generic_category(),
+                              "symphony: cannot protect a fiber stack's guard page");
     }
     stack_bottom_ = mapped_ + page;
     getcontext(&context_);

@@ -21,6 +21,7 @@
 #include <queue>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -63,14 +64,25 @@ class sim_engine {
     fiber here;  // this thread's context, to come back to
     fibers_.clear();
     fibers_.reserve(ranks_.size());
-    for (int r = 0; r < size(); ++r)
-      fibers_.push_back(std::make_unique<fiber>(stack_bytes_, [this, r, &body, &here]() -> fiber& {
-        running_ = r;
-        body(r);
-        const int next = next_rank();
-        running_ = next;
-        return next < 0 ? here : *fibers_[static_cast<std::size_t>(next)];
-      }));
+    for (int r = 0; r < size(); ++r) {
+      try {
+        fibers_.push_back(
+            std::make_unique<fiber>(stack_bytes_, [this, r, &body, &here]() -> fiber& {
+              running_ = r;
+              body(r);
+              const int next = next_rank();
+              running_ = next;
+              return next < 0 ? here : *fibers_[static_cast<std::size_t>(next)];
+            }));
+      } catch (const std::system_error& e) {
+        fibers_.clear();  // none has started: nothing to unwind
+        throw std::system_error(
+            e.code(), "symphony::sim: no stack for rank " + std::to_string(r) + " of " +
+                          std::to_string(size()) + " (" + std::to_string(stack_bytes_) +
+                          " bytes each; each stack is two memory mappings, and Linux's "
+                          "vm.max_map_count, 65530 by default, allows about 32000 ranks)");
+      }
+    }
     const int first = next_rank();
     if (first >= 0) switch_fiber(here, *fibers_[static_cast<std::size_t>(first)]);
     running_ = -1;
