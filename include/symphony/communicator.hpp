@@ -361,9 +361,9 @@ class basic_communicator {
   /// root: every rank must call it (or reduce(), with which it interoperates: the same
   /// algorithms, messages and errors) with the same root. The root's `values` becomes
   /// values[0] op values[1] op ... op values[p-1]. The other ranks' `values` is consumed: it holds
-  /// an unspecified partial result afterwards (unlike MPI, which
-  /// leaves the send buffer unchanged: keeping it would cost a copy of the whole vector on every
-  /// rank on every call, the copy this form exists to avoid; call reduce() to keep it).
+  /// an unspecified partial result afterwards (MPI leaves the send buffer unchanged, but keeping
+  /// it would cost a copy of the whole vector on every rank on every call, the copy this form
+  /// exists to avoid; call reduce() to keep it).
   /// Repeated calls with values of the same size allocate nothing on any rank when T is
   /// trivially copyable, or a std::vector, std::basic_string or std::array of arithmetic
   /// elements under a built-in operator (other types may allocate to decode what they receive).
@@ -1394,7 +1394,9 @@ class basic_communicator {
   std::vector<std::byte> scratch_;                  // reused between calls: no allocation each
 
   // What collectives need besides their results, grown once and overwritten by each call, so
-  // that repeated same-size calls allocate nothing for it. No call holds it across another.
+  // that repeated same-size calls allocate nothing for it. No call holds it across another. It
+  // keeps the capacity of the largest call so far (gather's block: every rank's value at the
+  // root), as scratch_ does for broadcast.
   struct reusable_bookkeeping {
     std::vector<std::size_t> offsets;       // block offsets of the long-message reductions
     std::vector<std::byte> block;           // gather's and Bruck's block of segments
