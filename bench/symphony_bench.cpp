@@ -167,6 +167,23 @@ int main(int argc, char** argv) {
          }},
         {"barrier", payload::none,
          [&](std::size_t) -> std::function<void()> { return [&] { world.barrier(); }; }},
+        // symphony's point-to-point round trip, the same shape as zmq_pingpong and MPI's
+        // pingpong (osu_latency): next to zmq_pingpong it shows what the library adds per
+        // message, with no barrier skew in the figure (see bench/README.md, Method).
+        {"pingpong", payload::bytes,
+         [&](std::size_t n) -> std::function<void()> {
+           data.assign(n, std::byte{1});
+           if (world.rank() == 0)
+             return [&] {
+               world.send(data, 1);
+               world.recv(data, 1);
+             };
+           return [&] {
+             world.recv(data, 0);
+             world.send(data, 0);
+           };
+         },
+         /*exact_ranks=*/2, /*scale=*/0.5},
         {"zmq_pingpong", payload::bytes,
          [&](std::size_t n) -> std::function<void()> {
            if (!zmq_pair) zmq_pair = std::make_unique<pingpong>(world, c);
