@@ -15,6 +15,7 @@
 #   ratios.txt     per op, ranks and size: the medians of each system, and the ratios symphony /
 #                  Open MPI and symphony / MPICH (ipc against shm, tcp against tcp) and symphony /
 #                  Gloo (tcp against Gloo's best variant for that op and size, which is named)
+#   targets.txt    bench/README.md's targets, each MET or MISSED (bench/targets.sh)
 #   <op>.png       time against size, log-log, one line per system, variant and rank count
 #                  (needs gnuplot; skipped with a message without it)
 # and the per-run CSVs and logs. A run that fails is reported and the others still run.
@@ -174,6 +175,9 @@ awk -F, '
              ratio(st, g)
     }
   }' "$all" | tee "$out/ratios.txt"
+
+# --- targets: bench/README.md's targets judged from all.csv ------------------------------------
+"$(dirname "$0")/targets.sh" "$out" > "$out/targets.txt" && echo "== $out/targets.txt"
 
 # --- plots: one PNG per op ------------------------------------------------------------------------
 if ! command -v gnuplot > /dev/null 2>&1; then
