@@ -43,6 +43,7 @@ struct options {
   int max_iters = 50;                 // with iters == 0: at most this many calls
   std::string csv;                    // file to write (rank 0); empty: no file
   std::string variant;                // transport label in the CSV
+  bool back_to_back = false;          // no barrier between timed calls (see time_repetitions)
 };
 
 /// Registers the shared options on `app`.
@@ -63,6 +64,11 @@ inline void add_options(CLI::App& app, options& o) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--csv", o.csv, "write the results to this CSV file (rank 0)");
+  app.add_flag("--back-to-back", o.back_to_back,
+               "time the calls of a repetition as one loop with no barrier between them: the "
+               "latency of ops that synchronize every rank (allreduce, allgather, alltoall, "
+               "barrier, pingpong) without the barrier's skew; a pipeline's throughput for "
+               "rooted ops");
 }
 
 /// The sizes to measure: min, 4 min, 16 min, ... up to max, and max itself, plus 1 MiB when it
@@ -229,10 +235,13 @@ inline std::vector<const operation*> select(const std::vector<operation>& table,
 /// As in the OSU benchmarks, each call is timed alone and followed by an untimed barrier: without
 /// it, a root that only queues its messages (ZeroMQ sends return before delivery) would start the
 /// next broadcast while the last is still in flight, and we would measure a pipeline's throughput
-/// instead of one collective's latency.
+/// instead of one collective's latency. The barrier has a cost of its own in the figure, though:
+/// ranks leave it up to one message latency apart, and a rank that leaves early starts its clock
+/// early. `back_to_back` times the repetition's calls as one loop after one barrier instead,
+/// which is skew-free for operations that wait for every rank (allreduce, barrier, ...).
 template <class World>
 std::vector<double> time_repetitions(World& world, int warmup, int iters, int reps,
-                                     const std::function<void()>& call) {
+                                     const std::function<void()>& call, bool back_to_back = false) {
   using clock = std::chrono::steady_clock;
   for (int i = 0; i < warmup; ++i) {
     call();
@@ -241,7 +250,14 @@ std::vector<double> time_repetitions(World& world, int warmup, int iters, int re
   std::vector<double> times;
   for (int r = 0; r < reps; ++r) {
     std::chrono::duration<double, std::micro> total{0};
-    for (int i = 0; i < iters; ++i) {
+    if (back_to_back) {
+      world.barrier();
+      const auto start = clock::now();
+      for (int i = 0; i < iters; ++i)
+        call();
+      total = clock::now() - start;
+    }
+    for (int i = 0; i < iters && !back_to_back; ++i) {
       const auto start = clock::now();
       call();
       total += clock::now() - start;
@@ -277,7 +293,8 @@ void run_benchmarks(World& world, const std::vector<operation>& table, const opt
       if (!measured.insert(bytes).second) continue;  // rounding met an earlier size
       const int iters = iterations_for(std::max<std::size_t>(bytes, 1), o);
       const auto call = op->prepare(bytes);
-      const auto times = time_repetitions(world, warmup_for(iters, o), iters, o.reps, call);
+      const auto times =
+          time_repetitions(world, warmup_for(iters, o), iters, o.reps, call, o.back_to_back);
       if (!root) continue;
       row r;
       r.system = op->system.empty() ? system : op->system;

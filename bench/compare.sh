@@ -3,22 +3,27 @@
 #
 # Runs, each at 2 and 4 ranks and each when it was built:
 #   symphony-bench under symphony-run, over ipc and over tcp;
-#   mpi-bench under mpirun, over shared memory and (Open MPI) over tcp (--mca btl tcp,self);
+#   every MPI harness built (mpi-bench, and mpi-bench-mpich or mpi-bench-openmpi: the other MPI),
+#     each under its own MPI's launcher (mpirun.openmpi, mpiexec.mpich), over shared memory and
+#     over tcp (Open MPI: --mca btl tcp,self; MPICH, Debian's ch4:ucx build: MPIR_CVAR_NOLOCAL=1,
+#     so that no rank counts as local, and UCX_TLS=tcp,self, so that UCX uses no shared memory);
 #   gloo-bench under symphony-run (which only starts the processes and hands them their rank),
 #     over Gloo's tcp transport: once for every op, and once per allreduce class (ring,
 #     ring_chunked, halving_doubling, bcube), each with a fresh file-store directory;
 # then writes into RESULTS_DIR (default bench-results/):
 #   all.csv        every row of every run (the columns of bench/README.md)
-#   ratios.txt     per op, ranks and size: the medians of each system, and the ratios symphony / MPI
-#                  (ipc against shm, tcp against tcp) and symphony / Gloo (tcp against Gloo's best
-#                  variant for that op and size, which is named)
+#   ratios.txt     per op, ranks and size: the medians of each system, and the ratios symphony /
+#                  Open MPI and symphony / MPICH (ipc against shm, tcp against tcp) and symphony /
+#                  Gloo (tcp against Gloo's best variant for that op and size, which is named)
+#   targets.txt    bench/README.md's targets, each MET or MISSED (bench/targets.sh)
 #   <op>.png       time against size, log-log, one line per system, variant and rank count
 #                  (needs gnuplot; skipped with a message without it)
 # and the per-run CSVs and logs. A run that fails is reported and the others still run.
 #
 # Environment: BUILD_DIR (default: build), RANKS (default: "2 4"), BENCH_ARGS (extra options for
-# every harness, e.g. "--max-bytes 65536 --reps 3" for a quick look), MPIRUN (default: the
-# launcher of the MPI mpi-bench links, mpirun.openmpi or mpiexec.mpich, else mpirun), GLOO_ALGORITHMS
+# every harness, e.g. "--max-bytes 65536 --reps 3" for a quick look), MPIRUN (the launcher for
+# mpi-bench; default: the launcher of the MPI it links, mpirun.openmpi or mpiexec.mpich, else
+# mpirun; the other MPI's harness always gets its own MPI's launcher), GLOO_ALGORITHMS
 # (default: "ring ring_chunked halving_doubling bcube"; empty: gloo::allreduce only).
 set -eu
 
@@ -30,21 +35,8 @@ algorithms=${GLOO_ALGORITHMS-"ring ring_chunked halving_doubling bcube"}
 
 run=$build/tools/symphony-run
 sbench=$build/bench/symphony-bench
-mbench=$build/bench/mpi-bench
 gbench=$build/bench/gloo-bench
 [ -x "$run" ] || { echo "compare.sh: $run not found; build first (BUILD_DIR=$build)" >&2; exit 2; }
-
-# The launcher must belong to the MPI mpi-bench links: with both Open MPI and MPICH installed,
-# `mpirun` on PATH is whichever the alternatives chose. Debian names each one's own launcher.
-mpirun=${MPIRUN:-}
-if [ -z "$mpirun" ] && [ -x "$mbench" ]; then
-  case $(ldd "$mbench" 2> /dev/null) in
-  *libmpich*) mpirun=mpiexec.mpich ;;
-  *libmpi.so*) mpirun=mpirun.openmpi ;;
-  esac
-  command -v "$mpirun" > /dev/null 2>&1 || mpirun=""
-fi
-mpirun=${mpirun:-mpirun}
 mkdir -p "$out"
 
 runs=""
@@ -73,27 +65,49 @@ else
 fi
 
 # --- MPI --------------------------------------------------------------------------------------
-if [ -x "$mbench" ] && command -v "$mpirun" > /dev/null 2>&1; then
+# Every MPI harness built, each under the launcher of the MPI it links: with Open MPI and MPICH
+# both installed, `mpirun` on PATH is whichever the alternatives chose. Debian names each one's
+# own launcher. One harness per MPI (the first found wins).
+mpi_seen=""
+for mbench in "$build/bench/mpi-bench" "$build/bench/mpi-bench-openmpi" \
+  "$build/bench/mpi-bench-mpich"; do
+  [ -x "$mbench" ] || continue
+  case $(ldd "$mbench" 2> /dev/null) in
+  *libmpich*) flavor=mpich launcher=mpiexec.mpich ;;
+  *libmpi.so*) flavor=openmpi launcher=mpirun.openmpi ;;
+  *) flavor=mpi launcher=mpirun ;;
+  esac
+  case " $mpi_seen " in *" $flavor "*) continue ;; esac
+  mpi_seen="$mpi_seen $flavor"
+  [ "$mbench" = "$build/bench/mpi-bench" ] && [ -n "${MPIRUN:-}" ] && launcher=$MPIRUN
+  if ! command -v "$launcher" > /dev/null 2>&1; then
+    echo "compare.sh: no $launcher for $mbench: no $flavor rows"
+    continue
+  fi
   mpiflags=""
   tcpflags=""
-  # As root, Open MPI refuses to start without --allow-run-as-root; --oversubscribe lets 4 ranks
-  # share 2 cores (as symphony's 4 ranks do). Its mpiexec calls itself OpenRTE.
-  if "$mpirun" --version 2>&1 | grep -Eq "Open MPI|OpenRTE"; then
+  if "$launcher" --version 2>&1 | grep -Eq "Open MPI|OpenRTE"; then
+    # As root, Open MPI refuses to start without --allow-run-as-root; --oversubscribe lets 4
+    # ranks share 2 cores (as symphony's 4 ranks do). Its mpiexec calls itself OpenRTE.
     mpiflags="--oversubscribe"
     [ "$(id -u)" -eq 0 ] && mpiflags="$mpiflags --allow-run-as-root"
     tcpflags="--mca btl tcp,self"
-  fi  # MPICH picks its channel at build time: only its default (shm) is run
+  elif "$launcher" --version 2>&1 | grep -q "HYDRA"; then
+    # MPICH (ch4:ucx on Debian 12): no rank counts as local, so ch4's shared memory is not used,
+    # and UCX's transports are only tcp and self (strace shows the ranks' traffic on TCP
+    # sockets then; bench/README.md).
+    tcpflags="-genv MPIR_CVAR_NOLOCAL 1 -genv UCX_TLS tcp,self"
+  fi
   for n in $ranks; do
     # shellcheck disable=SC2086  # the flag lists are word lists on purpose
-    measure "mpi-shm-$n" "$mpirun" $mpiflags -n "$n" "$mbench" --variant shm
+    measure "$flavor-shm-$n" "$launcher" $mpiflags -n "$n" "$mbench" --variant shm
     if [ -n "$tcpflags" ]; then
       # shellcheck disable=SC2086
-      measure "mpi-tcp-$n" "$mpirun" $mpiflags $tcpflags -n "$n" "$mbench" --variant tcp
+      measure "$flavor-tcp-$n" "$launcher" $mpiflags $tcpflags -n "$n" "$mbench" --variant tcp
     fi
   done
-else
-  echo "compare.sh: no $mbench or no $mpirun: no MPI rows"
-fi
+done
+[ -n "$mpi_seen" ] || echo "compare.sh: no mpi-bench was built: no MPI rows"
 
 # --- Gloo -------------------------------------------------------------------------------------
 if [ -x "$gbench" ]; then
@@ -120,7 +134,7 @@ for name in $runs; do
 done
 echo "== $(($(wc -l < "$all") - 1)) rows in $all"
 
-# --- ratios: symphony over MPI (ipc with shm, tcp with tcp) and over Gloo's best ---------------
+# --- ratios: symphony over each MPI (ipc with shm, tcp with tcp) and over Gloo's best ------------
 awk -F, '
   function show(v) { return v == "" ? "-" : v }
   function ratio(a, b) { return (a != "" && b != "" && b > 0) ? sprintf("%.2f", a / b) : "-" }
@@ -133,12 +147,13 @@ awk -F, '
     if (!(key in gloo) || $7 + 0 < gloo[key] + 0) { gloo[key] = $7; galg[key] = $2 }
     next
   }
-  { mpi_name = $1; mpi[$2 "," key] = $7 }
+  $1 == "mpich" { mpich[$2 "," key] = $7; next }
+  { ompi[$2 "," key] = $7 }  # openmpi (or an MPI that named itself "mpi")
   END {
-    if (mpi_name == "") mpi_name = "mpi"
-    printf "%-14s %5s %9s %11s %11s %11s %11s %11s %-20s %8s %8s %9s\n", "op", "ranks", "bytes",
-           "sym/ipc", "sym/tcp", mpi_name "/shm", mpi_name "/tcp", "gloo(best)", "gloo variant",
-           "ipc/shm", "tcp/tcp", "tcp/gloo"
+    format = "%-14s %5s %9s %10s %10s %10s %10s %10s %10s %10s %-20s %8s %8s %8s %8s %9s\n"
+    printf format, "op", "ranks", "bytes", "sym/ipc", "sym/tcp", "ompi/shm", "ompi/tcp",
+           "mpich/shm", "mpich/tcp", "gloo(best)", "gloo variant", "ipc/ompi", "tcp/ompi",
+           "ipc/mpch", "tcp/mpch", "tcp/gloo"
     n = 0
     for (k in keys) order[++n] = k
     # insertion sort by op, ranks, bytes (awk has no portable sort)
@@ -153,12 +168,16 @@ awk -F, '
     }
     for (i = 1; i <= n; i++) {
       k = order[i]; split(k, f, ",")
-      si = sym["ipc," k]; st = sym["tcp," k]; ms = mpi["shm," k]; mt = mpi["tcp," k]; g = gloo[k]
-      printf "%-14s %5s %9s %11s %11s %11s %11s %11s %-20s %8s %8s %9s\n", f[1], f[2], f[3],
-             show(si), show(st), show(ms), show(mt), show(g), show(galg[k]),
-             ratio(si, ms), ratio(st, mt), ratio(st, g)
+      si = sym["ipc," k]; st = sym["tcp," k]; os = ompi["shm," k]; ot = ompi["tcp," k]
+      cs = mpich["shm," k]; ct = mpich["tcp," k]; g = gloo[k]
+      printf format, f[1], f[2], f[3], show(si), show(st), show(os), show(ot), show(cs), show(ct),
+             show(g), show(galg[k]), ratio(si, os), ratio(st, ot), ratio(si, cs), ratio(st, ct),
+             ratio(st, g)
     }
   }' "$all" | tee "$out/ratios.txt"
+
+# --- targets: bench/README.md's targets judged from all.csv ------------------------------------
+"$(dirname "$0")/targets.sh" "$out" > "$out/targets.txt" && echo "== $out/targets.txt"
 
 # --- plots: one PNG per op ------------------------------------------------------------------------
 if ! command -v gnuplot > /dev/null 2>&1; then

@@ -98,8 +98,7 @@ struct gloo_world {
 /// `store_dir` (created if missing). Every Gloo wait afterwards gives up after `timeout`.
 /// Throws std::runtime_error naming the directory when it cannot be used or the rendezvous fails.
 std::shared_ptr<gloo::Context> connect(int rank, int size, const std::string& store_dir,
-                                       const std::string& host,
-                                       std::chrono::milliseconds timeout) {
+                                       const std::string& host, std::chrono::milliseconds timeout) {
   std::error_code error;
   std::filesystem::create_directories(store_dir, error);  // every rank may try; one wins
   if (!std::filesystem::is_directory(store_dir))
@@ -129,7 +128,9 @@ void expect(bool ok, const std::function<std::string()>& what) {
   if (!ok) throw std::runtime_error("wrong result: " + what());
 }
 
-std::uint8_t byte_of(std::size_t value) { return static_cast<std::uint8_t>(value); }
+std::uint8_t byte_of(std::size_t value) {
+  return static_cast<std::uint8_t>(value);
+}
 
 int as_int(std::size_t count) {  // Gloo's algorithm classes take int counts
   if (count > static_cast<std::size_t>(std::numeric_limits<int>::max()))
@@ -297,11 +298,12 @@ int main(int argc, char** argv) {
            };
            call();
            for (std::size_t r = 0; rank == 0 && r < ranks; ++r)
-             expect(gathered[r * n] == byte_of(r + 1) && gathered[(r + 1) * n - 1] == byte_of(r + 1),
-                    [&] {
-               return describe("gather", n) + "holds the wrong bytes from rank " +
-                      std::to_string(r);
-             });
+             expect(
+                 gathered[r * n] == byte_of(r + 1) && gathered[(r + 1) * n - 1] == byte_of(r + 1),
+                 [&] {
+                   return describe("gather", n) + "holds the wrong bytes from rank " +
+                          std::to_string(r);
+                 });
            return call;
          }},
         {"scatter", payload::bytes,
@@ -338,11 +340,12 @@ int main(int argc, char** argv) {
            };
            call();
            for (std::size_t r = 0; r < ranks; ++r)
-             expect(gathered[r * n] == byte_of(r + 1) && gathered[(r + 1) * n - 1] == byte_of(r + 1),
-                    [&] {
-               return describe("allgather", n) + "holds the wrong bytes from rank " +
-                      std::to_string(r);
-             });
+             expect(
+                 gathered[r * n] == byte_of(r + 1) && gathered[(r + 1) * n - 1] == byte_of(r + 1),
+                 [&] {
+                   return describe("allgather", n) + "holds the wrong bytes from rank " +
+                          std::to_string(r);
+                 });
            return call;
          }},
         {"alltoall", payload::bytes,
@@ -427,14 +430,16 @@ int main(int argc, char** argv) {
                           /*quiet=*/false});
     // An --ops list shared with the other harnesses may name what only they measure.
     const bool named = !o.ops.empty();
-    bench::drop_foreign_ops(o,
-                            {{"scan", "Gloo has no scan"},
-                             {"exscan", "Gloo has no exclusive scan"},
-                             {"zmq_pingpong", "raw ZeroMQ, measured by symphony-bench"}},
-                            rank == 0);
+    bench::drop_foreign_ops(
+        o,
+        {{"scan", "Gloo has no scan"},
+         {"exscan", "Gloo has no exclusive scan"},
+         {"pingpong", "point-to-point, measured by symphony-bench and mpi-bench"},
+         {"zmq_pingpong", "raw ZeroMQ, measured by symphony-bench"}},
+        rank == 0);
     std::string kept;
-    for (const auto* op : named && o.ops.empty() ? std::vector<const bench::operation*>{}
-                                                 : bench::select(table, o)) {
+    for (const auto* op :
+         named&& o.ops.empty() ? std::vector<const bench::operation*>{} : bench::select(table, o)) {
       const auto found = std::find_if(excluded.begin(), excluded.end(),
                                       [&](const exclusion& e) { return e.op == op->name; });
       if (found == excluded.end()) {

@@ -182,12 +182,30 @@ int main(int argc, char** argv) {
            numbers.assign(n / 8, 1.0);
            sums.assign(n / 8, 0.0);
            return [&] {
-             MPI_Exscan(numbers.data(), sums.data(), as_count(numbers.size()), MPI_DOUBLE,
-                        MPI_SUM, MPI_COMM_WORLD);
+             MPI_Exscan(numbers.data(), sums.data(), as_count(numbers.size()), MPI_DOUBLE, MPI_SUM,
+                        MPI_COMM_WORLD);
            };
          }},
         {"barrier", payload::none,
          [&](std::size_t) -> std::function<void()> { return [] { MPI_Barrier(MPI_COMM_WORLD); }; }},
+        // osu_latency's shape: rank 0 sends, rank 1 echoes; reported one way.
+        {"pingpong", payload::bytes,
+         [&](std::size_t n) -> std::function<void()> {
+           data.assign(n, std::byte{1});
+           const int peer = 1 - world.rank();
+           return [&, peer] {
+             if (world.rank() == 0) {
+               MPI_Send(data.data(), as_count(data.size()), MPI_BYTE, peer, 0, MPI_COMM_WORLD);
+               MPI_Recv(data.data(), as_count(data.size()), MPI_BYTE, peer, 0, MPI_COMM_WORLD,
+                        MPI_STATUS_IGNORE);
+             } else {
+               MPI_Recv(data.data(), as_count(data.size()), MPI_BYTE, peer, 0, MPI_COMM_WORLD,
+                        MPI_STATUS_IGNORE);
+               MPI_Send(data.data(), as_count(data.size()), MPI_BYTE, peer, 0, MPI_COMM_WORLD);
+             }
+           };
+         },
+         /*exact_ranks=*/2, /*scale=*/0.5},
     };
     // An --ops list shared with the other harnesses may name what only they measure.
     if (bench::drop_foreign_ops(o, {{"zmq_pingpong", "raw ZeroMQ, measured by symphony-bench"}},

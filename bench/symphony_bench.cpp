@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
     std::vector<std::byte> data;
     std::vector<double> numbers;
     std::vector<std::vector<std::byte>> pieces;
+    std::vector<std::vector<std::byte>> gathered;  // gather's and allgather's caller buffer
     std::unique_ptr<pingpong> zmq_pair;
 
     using bench::payload;
@@ -116,13 +117,15 @@ int main(int argc, char** argv) {
          }},
         {"reduce", payload::doubles,
          [&](std::size_t n) -> std::function<void()> {
-           numbers.assign(n / 8, 1.0);
-           return [&] { (void)world.reduce(numbers, symphony::ops::sum, 0); };
+           // Reduced in place, as MPI's caller buffers allow: zeros, so that repeated sums stay
+           // finite (the work per element is the same for any value).
+           numbers.assign(n / 8, 0.0);
+           return [&] { world.reduce_in_place(numbers, symphony::ops::sum, 0); };
          }},
         {"gather", payload::bytes,
          [&](std::size_t n) -> std::function<void()> {
            data.assign(n, std::byte{1});
-           return [&] { (void)world.gather(data, 0); };
+           return [&] { world.gather(data, gathered, 0); };
          }},
         {"scatter", payload::bytes,
          [&](std::size_t n) -> std::function<void()> {
@@ -132,13 +135,13 @@ int main(int argc, char** argv) {
          }},
         {"allreduce", payload::doubles,
          [&](std::size_t n) -> std::function<void()> {
-           numbers.assign(n / 8, 1.0);
-           return [&] { (void)world.allreduce(numbers, symphony::ops::sum); };
+           numbers.assign(n / 8, 0.0);  // in place, zeros: as reduce
+           return [&] { world.allreduce_in_place(numbers, symphony::ops::sum); };
          }},
         {"allgather", payload::bytes,
          [&](std::size_t n) -> std::function<void()> {
            data.assign(n, std::byte{1});
-           return [&] { (void)world.allgather(data); };
+           return [&] { world.allgather(data, gathered); };
          }},
         {"alltoall", payload::bytes,
          [&](std::size_t n) -> std::function<void()> {
@@ -164,6 +167,23 @@ int main(int argc, char** argv) {
          }},
         {"barrier", payload::none,
          [&](std::size_t) -> std::function<void()> { return [&] { world.barrier(); }; }},
+        // symphony's point-to-point round trip, the same shape as zmq_pingpong and MPI's
+        // pingpong (osu_latency): next to zmq_pingpong it shows what the library adds per
+        // message, with no barrier skew in the figure (see bench/README.md, Method).
+        {"pingpong", payload::bytes,
+         [&](std::size_t n) -> std::function<void()> {
+           data.assign(n, std::byte{1});
+           if (world.rank() == 0)
+             return [&] {
+               world.send(data, 1);
+               world.recv(data, 1);
+             };
+           return [&] {
+             world.recv(data, 0);
+             world.send(data, 0);
+           };
+         },
+         /*exact_ranks=*/2, /*scale=*/0.5},
         {"zmq_pingpong", payload::bytes,
          [&](std::size_t n) -> std::function<void()> {
            if (!zmq_pair) zmq_pair = std::make_unique<pingpong>(world, c);

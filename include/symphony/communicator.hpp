@@ -31,8 +31,10 @@
 // go to ZeroMQ without a copy (the call returns once ZeroMQ has released the buffer); received
 // payloads are decoded with one copy into the result, or combined straight into the accumulator
 // (reductions of vectors with built-in operators). Repeated same-size calls allocate only their
-// results, plus, for the long-message reductions, a table of block offsets and, for allgather,
-// its algorithms' bookkeeping (tests/collectives/allocations.cpp counts them).
+// results: the algorithms' bookkeeping is scratch the communicator keeps between calls. The
+// caller-buffer forms (allreduce_in_place, reduce_in_place, allgather and gather into a vector)
+// reuse the caller's storage and allocate nothing at all (tests/collectives/allocations.cpp
+// counts every operator new).
 //
 // Value types: trivially copyable types and std::vector / std::basic_string of them travel as raw
 // bytes; anything cereal can serialize (std::map, std::vector<std::string>, structs with a
@@ -347,18 +349,37 @@ class basic_communicator {
   /// messages of one value each. Vectors of arithmetic elements of at least
   /// SYMPHONY_REDUCE_LONG_BYTES with a built-in operator use Rabenseifner's reduce-scatter +
   /// gather instead: about 2 log2 p rounds, and the root receives about 2m bytes instead of
-  /// m log2 p.
+  /// m log2 p. Allocates the result (a copy of `value` on every rank, which the call reduces in
+  /// place); reduce_in_place() allocates nothing.
   template <class T, class Op>
   T reduce(const T& value, Op op, int root = 0) {
+    T result = value;
+    reduce_in_place(result, op, root);
+    if (rank_ != root) return T{};
+    return result;
+  }
+
+  /// Collective, reduce() into the caller's own object, like MPI_Reduce with MPI_IN_PLACE at the
+  /// root: every rank must call it (or reduce(), with which it interoperates: the same
+  /// algorithms, messages and errors) with the same root. The root's `values` becomes
+  /// values[0] op values[1] op ... op values[p-1]. The other ranks' `values` is consumed: it holds
+  /// an unspecified partial result afterwards (MPI leaves the send buffer unchanged, but keeping
+  /// it would cost a copy of the whole vector on every rank on every call, the copy this form
+  /// exists to avoid; call reduce() to keep it).
+  /// Repeated calls with values of the same size allocate nothing on any rank when T is
+  /// trivially copyable, or a std::vector, std::basic_string or std::array of arithmetic
+  /// elements under a built-in operator (other types may allocate to decode what they receive).
+  /// Throws std::invalid_argument for a bad root, protocol_error as reduce().
+  template <class T, class Op>
+  void reduce_in_place(T& values, Op op, int root = 0) {
     auto ctx = begin<T>(detail::operation::reduce, root);
     if constexpr (algorithms::splits_into_elements_v<T, Op>) {
       using element = typename T::value_type;
-      if (size() > 1 && std::size(value) * sizeof(element) >= thresholds_.reduce_long_bytes) {
+      if (size() > 1 && std::size(values) * sizeof(element) >= thresholds_.reduce_long_bytes) {
         ctx.expect_algorithm(algorithms::algorithm_id::rabenseifner);
-        T result = value;
-        algorithms::element_buffer<element, Op> buffer(std::data(result), std::size(result), op);
-        algorithms::reduce_rabenseifner(ctx, buffer, root);
-        return rank_ == root ? result : T{};
+        algorithms::element_buffer<element, Op> buffer(std::data(values), std::size(values), op);
+        algorithms::reduce_rabenseifner(ctx, buffer, root, reusable_.offsets);
+        return;
       }
     }
     ctx.expect_algorithm(algorithms::algorithm_id::binomial);
@@ -366,7 +387,7 @@ class basic_communicator {
       const std::string problem = detail::combine_into(op, acc, later);
       if (!problem.empty()) ctx.fail(from, problem);
     });
-    return algorithms::reduce_binomial(ctx, root, T(value), combine, detail::is_commutative_v<Op>);
+    algorithms::reduce_binomial_in_place(ctx, root, values, combine, detail::is_commutative_v<Op>);
   }
 
   /// Collective: the root gets size() values, element r from rank r; the other ranks get an empty
@@ -374,22 +395,35 @@ class basic_communicator {
   /// ceil(log2 p) rounds, the root receives (p - 1) values.
   template <class T>
   std::vector<T> gather(const T& value, int root = 0) {
+    std::vector<T> result;
+    gather(value, result, root);
+    return result;
+  }
+
+  /// Collective, gather() into the caller's vector (interoperates with gather(): the same
+  /// algorithm, messages and errors). The root's `out` is resized to size() and element r
+  /// becomes rank r's value, reusing the storage of `out` and of its elements (a vector element
+  /// keeps its capacity); the other ranks' `out` is left untouched. `value` must not be an
+  /// element of `out`. Repeated calls with values of the same size allocate nothing when T is
+  /// trivially copyable or a vector or string of trivially copyable elements.
+  /// Throws std::invalid_argument for a bad root, protocol_error if a value does not decode as a T.
+  template <class T>
+  void gather(const T& value, std::vector<T>& out, int root = 0) {
     auto ctx = begin<T>(detail::operation::gather, root);
     const auto bytes = detail::encode_value(value);
-    const auto block = algorithms::gather_binomial(ctx, root, bytes.data(), bytes.size());
-    std::vector<T> result;
-    if (rank_ != root) return result;
-    std::vector<detail::segment> segments;
+    auto& block = reusable_.block;
+    algorithms::gather_binomial(ctx, root, bytes.data(), bytes.size(), block);
+    if (rank_ != root) return;
+    auto& segments = reusable_.segments;
     if (!detail::split_segments(block.data(), block.size(), members_.size(), segments))
       ctx.fail(root, "assembled a gather block that is not " + std::to_string(size()) + " values");
-    result.resize(members_.size());
+    out.resize(members_.size());
     for (std::size_t i = 0; i < segments.size(); ++i) {
       const int from = (root + static_cast<int>(i)) % size();
       const std::string problem = detail::decode_value(segments[i].data, segments[i].size,
-                                                       result[static_cast<std::size_t>(from)]);
+                                                       out[static_cast<std::size_t>(from)]);
       if (!problem.empty()) ctx.fail(from, "contributed " + problem);
     }
-    return result;
   }
 
   /// Collective: the root passes size() values (else std::invalid_argument at the root, before
@@ -439,28 +473,45 @@ class basic_communicator {
   /// (2 log2 p rounds, about 2m bytes sent per rank), and otherwise a ring (2(p - 1) rounds,
   /// 2m(p - 1)/p bytes per rank) while its blocks m / p are at least
   /// SYMPHONY_ALLREDUCE_RING_MIN_BLOCK_BYTES, else Rabenseifner with the extra ranks folded in.
+  /// Allocates the result (a copy of `value`, reduced in place); allreduce_in_place() allocates
+  /// nothing.
   template <class T, class Op>
   T allreduce(const T& value, Op op) {
+    T result = value;
+    allreduce_in_place(result, op);
+    return result;
+  }
+
+  /// Collective, allreduce() into the caller's own object, like MPI_Allreduce with MPI_IN_PLACE:
+  /// every rank's `values` becomes values[0] op values[1] op ... op values[p-1], the same on every
+  /// rank. Interoperates with allreduce() (the same algorithms, messages and errors): a rank may
+  /// call one form and its peer the other. Repeated calls with values of the same size allocate
+  /// nothing when T is trivially copyable, or a std::vector, std::basic_string or std::array of
+  /// arithmetic elements under a built-in operator (other types may allocate to decode what they
+  /// receive). Throws protocol_error as allreduce().
+  template <class T, class Op>
+  void allreduce_in_place(T& values, Op op) {
     auto ctx = begin<T>(detail::operation::allreduce, -1);
     if constexpr (algorithms::splits_into_elements_v<T, Op>) {
       using element = typename T::value_type;
-      if (size() > 1 && std::size(value) * sizeof(element) >= thresholds_.allreduce_long_bytes) {
-        T result = value;
-        algorithms::element_buffer<element, Op> buffer(std::data(result), std::size(result), op);
-        const std::size_t bytes = std::size(value) * sizeof(element);
+      if (size() > 1 && std::size(values) * sizeof(element) >= thresholds_.allreduce_long_bytes) {
+        algorithms::element_buffer<element, Op> buffer(std::data(values), std::size(values), op);
+        const std::size_t bytes = std::size(values) * sizeof(element);
         if (algorithms::is_power_of_two(size()) ||
             !thresholds_.allreduce_takes_ring(bytes, size())) {
           ctx.expect_algorithm(algorithms::algorithm_id::rabenseifner);
-          algorithms::allreduce_rabenseifner(ctx, buffer);
+          algorithms::allreduce_rabenseifner(ctx, buffer, reusable_.offsets);
         } else {
           ctx.expect_algorithm(algorithms::algorithm_id::ring);
-          algorithms::allreduce_ring(ctx, buffer);
+          algorithms::allreduce_ring(ctx, buffer, reusable_.offsets);
         }
-        return result;
+        return;
       }
     }
     ctx.expect_algorithm(algorithms::algorithm_id::recursive_doubling);
-    return algorithms::allreduce_recursive_doubling(ctx, T(value), ordered_combine(ctx, op));
+    // Moved through the algorithm and back: a vector keeps its storage.
+    values =
+        algorithms::allreduce_recursive_doubling(ctx, std::move(values), ordered_combine(ctx, op));
   }
 
   /// Collective: every rank gets size() values, element r from rank r. Values may differ in size
@@ -472,18 +523,30 @@ class basic_communicator {
   /// trivially copyable, whose size every rank knows).
   template <class T>
   std::vector<T> allgather(const T& value) {
+    std::vector<T> result;
+    allgather(value, result);
+    return result;
+  }
+
+  /// Collective, allgather() into the caller's vector (interoperates with allgather(): the same
+  /// algorithms, messages and errors). Every rank's `out` is resized to size() and element r
+  /// becomes rank r's value, reusing the storage of `out` and of its elements (a vector element
+  /// keeps its capacity). `value` must not be an element of `out`. Repeated calls with values of
+  /// the same size allocate nothing when T is trivially copyable or a vector or string of
+  /// trivially copyable elements. Throws protocol_error if a value does not decode as a T.
+  template <class T>
+  void allgather(const T& value, std::vector<T>& out) {
     auto ctx = begin<T>(detail::operation::allgather, -1);
-    std::vector<T> result(members_.size());
+    out.resize(members_.size());
     const auto bytes = detail::encode_value(value);
     const auto decode = [&](int from, const std::byte* data, std::size_t n) {
       const std::string problem =
-          detail::decode_value(data, n, result[static_cast<std::size_t>(from)]);
+          detail::decode_value(data, n, out[static_cast<std::size_t>(from)]);
       if (!problem.empty()) ctx.fail(from, "contributed " + problem);
     };
     allgather_bytes(ctx, bytes, std::is_trivially_copyable_v<T>, decode,
                     [&](int from, message&& m) { decode(from, m.data(), m.size()); });
-    result[static_cast<std::size_t>(rank_)] = value;
-    return result;
+    out[static_cast<std::size_t>(rank_)] = value;
   }
 
   /// Collective: every rank passes size() values, values[i] for rank i (else
@@ -710,7 +773,7 @@ class basic_communicator {
     const auto p = members_.size();
     std::vector<std::pair<const std::byte*, std::size_t>> views(p);
     std::vector<std::optional<message>> kept(p);  // long values, in place before taking views
-    const auto block = allgather_bytes(
+    allgather_bytes(  // short values' views point into reusable_.block, valid until the next call
         ctx, bytes, false,
         [&](int from, const std::byte* data, std::size_t n) {
           views[static_cast<std::size_t>(from)] = {data, n};
@@ -1000,15 +1063,15 @@ class basic_communicator {
   // rank learns which values the ring will bring. `fixed_size`: every rank's value has the same
   // size (trivially copyable T), so all ranks agree without placeholders and a long value goes
   // straight to the ring. Calls on_value(rank, data, size) for the short values of other ranks
-  // (pointing into the returned block) and on_message(rank, message&&) for the long ones.
+  // (pointing into reusable_.block) and on_message(rank, message&&) for the long ones. Its
+  // bookkeeping lives in reusable_: repeated same-size calls allocate nothing here.
   template <class OnValue, class OnMessage>
-  std::vector<std::byte> allgather_bytes(operation_context& ctx, const detail::encoded_value& own,
-                                         bool fixed_size, OnValue&& on_value,
-                                         OnMessage&& on_message) {
+  void allgather_bytes(operation_context& ctx, const detail::encoded_value& own, bool fixed_size,
+                       OnValue&& on_value, OnMessage&& on_message) {
     const int p = size();
     if (p == 1) {
       ctx.expect_algorithm(algorithms::algorithm_id::bruck);
-      return {};
+      return;
     }
     const auto threshold = thresholds_.allgather_long_bytes;
     const auto pu = static_cast<std::size_t>(p);
@@ -1016,14 +1079,16 @@ class basic_communicator {
     const bool own_long = own.size() >= threshold / pu + (threshold % pu != 0 ? 1 : 0);
     if (fixed_size && own_long) {
       ctx.expect_algorithm(algorithms::algorithm_id::ring);
-      algorithms::allgather_ring(ctx, own.data(), own.size(), std::vector<bool>(pu, true),
+      reusable_.travels.assign(pu, true);
+      algorithms::allgather_ring(ctx, own.data(), own.size(), reusable_.travels,
                                  algorithms::algorithm_id::ring, 0,
                                  [&](int from, message&& m) { on_message(from, std::move(m)); });
-      return {};
+      return;
     }
     constexpr auto id = algorithms::algorithm_id::bruck;
     ctx.expect_algorithm(id);
-    std::vector<std::byte> block;
+    auto& block = reusable_.block;
+    block.clear();
     const std::size_t entry = 1 + (own_long ? 0 : own.size());
     block.reserve(detail::segment_prefix + entry);
     for (int i = 0; i < 8; ++i)
@@ -1031,12 +1096,13 @@ class basic_communicator {
           static_cast<std::byte>((static_cast<std::uint64_t>(entry) >> (8 * i)) & 0xff));
     block.push_back(std::byte{static_cast<unsigned char>(own_long ? 1 : 0)});
     if (!own_long) block.insert(block.end(), own.data(), own.data() + own.size());
-    block = algorithms::allgather_bruck(ctx, std::move(block), id, 0);
+    algorithms::allgather_bruck(ctx, block, reusable_.bruck, id, 0);
 
-    std::vector<detail::segment> segments;
+    auto& segments = reusable_.segments;
     if (!detail::split_segments(block.data(), block.size(), pu, segments))
       ctx.fail(rank_, "assembled an allgather block that is not " + std::to_string(p) + " values");
-    std::vector<bool> travels(pu, false);
+    auto& travels = reusable_.travels;
+    travels.assign(pu, false);
     travels[static_cast<std::size_t>(rank_)] = own_long;
     bool any = own_long;
     for (std::size_t i = 1; i < pu; ++i) {
@@ -1055,7 +1121,6 @@ class basic_communicator {
     if (any)
       algorithms::allgather_ring(ctx, own.data(), own.size(), travels, id, 1,
                                  [&](int from, message&& m) { on_message(from, std::move(m)); });
-    return block;
   }
 
   // The concatenation, in rank order, of every rank's encoded std::vector<E> (views[r]); counts
@@ -1332,7 +1397,20 @@ class basic_communicator {
   std::map<std::vector<int>, int> subgroups_made_;  // per member list, so ids differ
   algorithm_thresholds thresholds_;                 // when collectives switch algorithm
   std::vector<std::byte> scratch_;                  // reused between calls: no allocation each
-  std::array<past_call, 16> recent_{};              // the last calls, by sequence % 16
+
+  // What collectives need besides their results, grown once and overwritten by each call, so
+  // that repeated same-size calls allocate nothing for it. No call holds it across another. It
+  // keeps the capacity of the largest call so far (gather's block: every rank's value at the
+  // root), as scratch_ does for broadcast.
+  struct reusable_bookkeeping {
+    std::vector<std::size_t> offsets;       // block offsets of the long-message reductions
+    std::vector<std::byte> block;           // gather's and Bruck's block of segments
+    algorithms::bruck_scratch bruck;        // Bruck's segment ends and received segments
+    std::vector<detail::segment> segments;  // a gathered block split into values
+    std::vector<bool> travels;              // which ranks' values go around allgather's ring
+  };
+  reusable_bookkeeping reusable_;
+  std::array<past_call, 16> recent_{};  // the last calls, by sequence % 16
 };
 
 /// The color that puts a rank in no new communicator in split().

@@ -51,6 +51,18 @@ SYMPHONY_SCENARIO(extended_environment) {
   for (int r = 0; r < n; ++r)
     SCENARIO_CHECK(all[static_cast<std::size_t>(r)] == extended::doubles(count / 4, r),
                    "allgather from " << r);
+  // The caller-buffer forms at the same sizes (thresholds 0: every long algorithm).
+  auto in_place = mine;
+  world.allreduce_in_place(in_place, symphony::ops::sum);
+  SCENARIO_CHECK(in_place == total, "allreduce_in_place");
+  in_place = mine;
+  world.reduce_in_place(in_place, symphony::ops::sum, n - 1);
+  if (me == n - 1) SCENARIO_CHECK(in_place == total, "reduce_in_place at root " << n - 1);
+  std::vector<std::vector<double>> gathered;
+  world.allgather(extended::doubles(count / 4, me), gathered);
+  SCENARIO_CHECK(gathered == all, "allgather into a vector");
+  world.gather(extended::doubles(count / 4, me), gathered, 0);
+  if (me == 0) SCENARIO_CHECK(gathered == all, "gather into a vector");
   const auto block = world.reduce_scatter(
       extended::doubles(count / 8 * static_cast<std::size_t>(n), me), symphony::ops::sum);
   SCENARIO_CHECK(block.size() == count / 8, "reduce_scatter block size");

@@ -21,18 +21,25 @@
 
 namespace symphony::algorithms {
 
-/// `block` holds exactly this rank's entry as one segment. Returns the block of all p segments:
-/// segment i is the entry of rank (rank + i) % p.
+/// What allgather_bruck needs besides the block, kept by a caller between calls so that repeated
+/// calls allocate nothing once the vectors have grown.
+struct bruck_scratch {
+  std::vector<std::size_t> ends;          // ends[i]: where segment i ends in the block
+  std::vector<detail::segment> received;  // the segments of one received message
+};
+
+/// `block` holds exactly this rank's entry as one segment; on return it holds all p segments:
+/// segment i is the entry of rank (rank + i) % p. Its capacity is reused.
 template <class Context>
-std::vector<std::byte> allgather_bruck(Context& ctx, std::vector<std::byte> block, algorithm_id id,
-                                       std::uint32_t phase) {
+void allgather_bruck(Context& ctx, std::vector<std::byte>& block, bruck_scratch& scratch,
+                     algorithm_id id, std::uint32_t phase) {
   const int p = ctx.size();
   const int me = ctx.rank();
-  std::vector<std::size_t> ends{block.size()};  // ends[i]: where segment i ends in the block
+  auto& ends = scratch.ends;
+  ends.assign(1, block.size());
   // Room for p entries of this rank's size: one allocation when all sizes are equal, instead of
   // the block moving (and faulting in fresh pages) as it doubles.
   block.reserve(block.size() * static_cast<std::size_t>(p));
-  std::vector<detail::segment> received;
   std::uint32_t round = 0;
   for (int d = 1; d < p; d <<= 1, ++round) {
     const int n = d < p - d ? d : p - d;
@@ -40,13 +47,21 @@ std::vector<std::byte> allgather_bruck(Context& ctx, std::vector<std::byte> bloc
     ctx.send((me - d + p) % p, step, block.data(), ends[static_cast<std::size_t>(n) - 1]);
     const int from = (me + d) % p;
     const auto m = ctx.receive(from, step);
-    if (!detail::split_segments(m.data(), m.size(), static_cast<std::size_t>(n), received))
+    if (!detail::split_segments(m.data(), m.size(), static_cast<std::size_t>(n), scratch.received))
       ctx.fail(from, "sent an allgather block that is not " + std::to_string(n) + " values");
     const std::size_t base = block.size();
     block.insert(block.end(), m.data(), m.data() + m.size());
-    for (const auto& s : received)
+    for (const auto& s : scratch.received)
       ends.push_back(base + s.end());
   }
+}
+
+/// The same, taking the block by value and returning it (allocates its bookkeeping per call).
+template <class Context>
+std::vector<std::byte> allgather_bruck(Context& ctx, std::vector<std::byte> block, algorithm_id id,
+                                       std::uint32_t phase) {
+  bruck_scratch scratch;
+  allgather_bruck(ctx, block, scratch, id, phase);
   return block;
 }
 

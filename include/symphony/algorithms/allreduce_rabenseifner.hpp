@@ -22,13 +22,14 @@
 namespace symphony::algorithms {
 
 /// Leaves every rank's `buffer` (an element_buffer) holding the reduction of all ranks' buffers.
+/// `offsets` is scratch (overwritten): a caller that keeps it between calls allocates nothing.
 template <class Context, class Buffer>
-void allreduce_rabenseifner(Context& ctx, Buffer& buffer) {
+void allreduce_rabenseifner(Context& ctx, Buffer& buffer, std::vector<std::size_t>& offsets) {
   constexpr auto id = algorithm_id::rabenseifner;
   const int me = ctx.rank();
   const folding fold(ctx.size());
   const int slots = fold.virtual_size();
-  std::vector<std::size_t> offsets(static_cast<std::size_t>(slots) + 1);
+  offsets.resize(static_cast<std::size_t>(slots) + 1);
   for (int s = 0; s <= slots; ++s)
     offsets[static_cast<std::size_t>(s)] =
         s == slots
@@ -74,6 +75,13 @@ void allreduce_rabenseifner(Context& ctx, Buffer& buffer) {
     const auto bytes = buffer.pack(0, buffer.size());
     ctx.send(me - 1, make_step(id, 3, 0), bytes.data(), bytes.size());
   }
+}
+
+/// The same with a table of block offsets of its own (one allocation per call).
+template <class Context, class Buffer>
+void allreduce_rabenseifner(Context& ctx, Buffer& buffer) {
+  std::vector<std::size_t> offsets;
+  allreduce_rabenseifner(ctx, buffer, offsets);
 }
 
 }  // namespace symphony::algorithms

@@ -20,12 +20,13 @@
 namespace symphony::algorithms {
 
 /// Leaves every rank's `buffer` (an element_buffer) holding the reduction of all ranks' buffers.
+/// `offsets` is scratch (overwritten): a caller that keeps it between calls allocates nothing.
 template <class Context, class Buffer>
-void allreduce_ring(Context& ctx, Buffer& buffer) {
+void allreduce_ring(Context& ctx, Buffer& buffer, std::vector<std::size_t>& offsets) {
   constexpr auto id = algorithm_id::ring;
   const int p = ctx.size();
   const int me = ctx.rank();
-  std::vector<std::size_t> offsets(static_cast<std::size_t>(p) + 1);
+  offsets.resize(static_cast<std::size_t>(p) + 1);
   for (int s = 0; s < p; ++s)
     offsets[static_cast<std::size_t>(s)] =
         block_of(buffer.size(), static_cast<std::size_t>(p), static_cast<std::size_t>(s)).first;
@@ -50,6 +51,13 @@ void allreduce_ring(Context& ctx, Buffer& buffer) {
     const std::string problem = buffer.assign(first, count, m.data(), m.size());
     if (!problem.empty()) ctx.fail(prev, problem);
   }
+}
+
+/// The same with a table of block offsets of its own (one allocation per call).
+template <class Context, class Buffer>
+void allreduce_ring(Context& ctx, Buffer& buffer) {
+  std::vector<std::size_t> offsets;
+  allreduce_ring(ctx, buffer, offsets);
 }
 
 }  // namespace symphony::algorithms

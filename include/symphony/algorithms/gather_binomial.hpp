@@ -17,15 +17,15 @@
 
 namespace symphony::algorithms {
 
-/// Every rank passes its own encoded value. The root gets a block of `size()` segments, segment i
-/// holding the value of relative rank i (absolute rank (root + i) % size); others get an empty
-/// block.
+/// Every rank passes its own encoded value. The root's `block` becomes `size()` segments, segment
+/// i holding the value of relative rank i (absolute rank (root + i) % size); others' is emptied.
+/// Its capacity is reused: a caller that keeps it between calls allocates nothing.
 template <class Context>
-std::vector<std::byte> gather_binomial(Context& ctx, int root, const std::byte* data,
-                                       std::size_t size) {
+void gather_binomial(Context& ctx, int root, const std::byte* data, std::size_t size,
+                     std::vector<std::byte>& block) {
   const binomial_tree tree(ctx.size(), root);
   const int me = ctx.rank();
-  std::vector<std::byte> block;
+  block.clear();
   detail::append_segment(block, data, size);
   for (const int child : tree.children(me)) {
     const auto message = ctx.receive(child, 0);
@@ -35,6 +35,14 @@ std::vector<std::byte> gather_binomial(Context& ctx, int root, const std::byte* 
     ctx.send(tree.parent(me), 0, block.data(), block.size());
     block.clear();
   }
+}
+
+/// The same, returning a new block.
+template <class Context>
+std::vector<std::byte> gather_binomial(Context& ctx, int root, const std::byte* data,
+                                       std::size_t size) {
+  std::vector<std::byte> block;
+  gather_binomial(ctx, root, data, size, block);
   return block;
 }
 

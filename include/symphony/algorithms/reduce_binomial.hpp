@@ -19,11 +19,13 @@
 
 namespace symphony::algorithms {
 
-/// Returns the reduction at `root` and a value-initialized T elsewhere.
+/// Leaves the reduction in the root's `value`; the other ranks' `value` is left holding their
+/// subtree's partial result (whatever they sent on). Reduces in place: no copy of `value`.
 /// `combine(acc, later, from)` must set acc = acc op later; `from` is the rank `later` came from,
 /// for error messages.
 template <class Context, class T, class Combine>
-T reduce_binomial(Context& ctx, int root, T value, Combine&& combine, bool commutative) {
+void reduce_binomial_in_place(Context& ctx, int root, T& value, Combine&& combine,
+                              bool commutative) {
   const int me = ctx.rank();
   const int tree_root = commutative ? root : 0;
   const binomial_tree tree(ctx.size(), tree_root);
@@ -49,7 +51,13 @@ T reduce_binomial(Context& ctx, int root, T value, Combine&& combine, bool commu
     const auto message = ctx.receive(tree_root, 1);
     decode_from(ctx, message, tree_root, value);
   }
-  return me == root ? std::move(value) : T{};
+}
+
+/// Returns the reduction at `root` and a value-initialized T elsewhere.
+template <class Context, class T, class Combine>
+T reduce_binomial(Context& ctx, int root, T value, Combine&& combine, bool commutative) {
+  reduce_binomial_in_place(ctx, root, value, std::forward<Combine>(combine), commutative);
+  return ctx.rank() == root ? std::move(value) : T{};
 }
 
 }  // namespace symphony::algorithms

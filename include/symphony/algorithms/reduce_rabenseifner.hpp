@@ -24,14 +24,16 @@
 namespace symphony::algorithms {
 
 /// Leaves the root's `buffer` (an element_buffer) holding the reduction of all ranks' buffers;
-/// the other ranks' buffers are left partly reduced (meaningless).
+/// the other ranks' buffers are left partly reduced (meaningless). `offsets` is scratch
+/// (overwritten): a caller that keeps it between calls allocates nothing.
 template <class Context, class Buffer>
-void reduce_rabenseifner(Context& ctx, Buffer& buffer, int root) {
+void reduce_rabenseifner(Context& ctx, Buffer& buffer, int root,
+                         std::vector<std::size_t>& offsets) {
   constexpr auto id = algorithm_id::rabenseifner;
   const int me = ctx.rank();
   const folding fold(ctx.size());
   const int slots = fold.virtual_size();
-  std::vector<std::size_t> offsets(static_cast<std::size_t>(slots) + 1);
+  offsets.resize(static_cast<std::size_t>(slots) + 1);
   for (int s = 0; s < slots; ++s)
     offsets[static_cast<std::size_t>(s)] =
         block_of(buffer.size(), static_cast<std::size_t>(slots), static_cast<std::size_t>(s)).first;
@@ -76,6 +78,13 @@ void reduce_rabenseifner(Context& ctx, Buffer& buffer, int root) {
     const auto m = ctx.receive(gatherer, make_step(id, 3, 0));
     check(buffer.assign(0, buffer.size(), m.data(), m.size()), gatherer);
   }
+}
+
+/// The same with a table of block offsets of its own (one allocation per call).
+template <class Context, class Buffer>
+void reduce_rabenseifner(Context& ctx, Buffer& buffer, int root) {
+  std::vector<std::size_t> offsets;
+  reduce_rabenseifner(ctx, buffer, root, offsets);
 }
 
 }  // namespace symphony::algorithms

@@ -129,8 +129,20 @@ void check_reductions(Comm& comm, const std::string& setting, const std::string&
     return where(comm, setting, std::string(what) + " " + label).text;
   };
 
+  const T expected = fold(all, op, 0, all.size());
   const T total = comm.allreduce(mine, op);
-  REF_CHECK(total == fold(all, op, 0, all.size()), at("allreduce"));
+  REF_CHECK(total == expected, at("allreduce"));
+  // The caller-buffer form, twice into the same object (the second call reuses its storage), the
+  // second time beside ranks that call the value-returning form: they interoperate.
+  T in_place = mine;
+  comm.allreduce_in_place(in_place, op);
+  REF_CHECK(in_place == expected, at("allreduce_in_place"));
+  in_place = mine;
+  if (me % 2 == 0)
+    comm.allreduce_in_place(in_place, op);
+  else
+    in_place = comm.allreduce(mine, op);
+  REF_CHECK(in_place == expected, at("allreduce_in_place beside allreduce"));
   if (!scans) return;
   const T prefix = comm.scan(mine, op);
   REF_CHECK(prefix == fold(all, op, 0, me + 1), at("scan"));
@@ -184,8 +196,20 @@ template <class Comm, class T, class Make>
 void check_allgather_of(Comm& comm, const std::string& setting, const std::string& label,
                         Make make) {
   const auto all = all_values<T>(comm.size(), make);
-  const auto got = comm.allgather(all[static_cast<std::size_t>(comm.rank())]);
+  const auto& mine = all[static_cast<std::size_t>(comm.rank())];
+  const auto got = comm.allgather(mine);
   REF_CHECK(got == all, where(comm, setting, "allgather " + label).text);
+  // Into a vector of the wrong length holding stale values, then again into the same vector
+  // beside ranks that call the value-returning form.
+  std::vector<T> out(static_cast<std::size_t>(comm.size()) + 2, all.back());
+  comm.allgather(mine, out);
+  REF_CHECK(out == all, where(comm, setting, "allgather into a vector " + label).text);
+  if (comm.rank() % 2 == 0)
+    comm.allgather(mine, out);
+  else
+    out = comm.allgather(mine);
+  REF_CHECK(out == all,
+            where(comm, setting, "allgather into a vector beside allgather " + label).text);
 }
 
 template <class Comm, class E, class Make>
@@ -336,6 +360,43 @@ void check_reduce_of(Comm& comm, const std::string& setting, const std::string& 
               where(comm, setting, "reduce " + label, root).text);
   else
     REF_CHECK(got == T{}, where(comm, setting, "reduce at a non-root " + label, root).text);
+  // The caller-buffer form (the non-roots' values are consumed: not checked), then beside ranks
+  // that call the value-returning form.
+  T in_place = all[static_cast<std::size_t>(comm.rank())];
+  comm.reduce_in_place(in_place, op, root);
+  if (comm.rank() == root)
+    REF_CHECK(in_place == fold(all, op, 0, all.size()),
+              where(comm, setting, "reduce_in_place " + label, root).text);
+  in_place = all[static_cast<std::size_t>(comm.rank())];
+  if (comm.rank() % 2 == 1)
+    comm.reduce_in_place(in_place, op, root);
+  else
+    in_place = comm.reduce(in_place, op, root);
+  if (comm.rank() == root)
+    REF_CHECK(in_place == fold(all, op, 0, all.size()),
+              where(comm, setting, "reduce_in_place beside reduce " + label, root).text);
+}
+
+// gather into the caller's vector: the root's is resized and filled, the others' left untouched.
+template <class Comm, class T, class Make>
+void check_gather_into(Comm& comm, const std::string& setting, const std::string& label, int root,
+                       Make make) {
+  const auto all = all_values<T>(comm.size(), make);
+  const auto& mine = all[static_cast<std::size_t>(comm.rank())];
+  const std::vector<T> stale(3, make(comm.size() + 5));
+  std::vector<T> out = stale;
+  comm.gather(mine, out, root);
+  REF_CHECK(out == (comm.rank() == root ? all : stale),
+            where(comm, setting, "gather into a vector " + label, root).text);
+  if (comm.rank() % 2 == 0)
+    comm.gather(mine, out, root);
+  else if (comm.rank() == root)
+    out = comm.gather(mine, root);
+  else
+    REF_CHECK(comm.gather(mine, root).empty(),
+              where(comm, setting, "gather at a non-root " + label, root).text);
+  REF_CHECK(out == (comm.rank() == root ? all : stale),
+            where(comm, setting, "gather into a vector beside gather " + label, root).text);
 }
 
 template <class Comm, class E, class Make>
@@ -411,6 +472,15 @@ void check_rooted(Comm& comm, const std::string& setting, int root, bool gatherv
       },
       sum);
   check_reduce_of<Comm, std::string>(comm, setting, "string concat", root, make_string, concat);
+  check_reduce_of<Comm, particle>(comm, setting, "particle join", root, make_particle, join);
+  check_reduce_of<Comm, matrix>(
+      comm, setting, "matrix product", root, [](int r) { return make_matrix(r); }, multiply);
+
+  check_gather_into<Comm, int>(comm, setting, "int", root, [](int r) { return r * 5 - 2; });
+  check_gather_into<Comm, std::string>(comm, setting, "string", root, make_string);
+  check_gather_into<Comm, std::vector<double>>(comm, setting, "vector<double>", root, [](int r) {
+    return doubles(static_cast<std::size_t>((r % 4) * 7), r);
+  });
 
   if (!gathervs) return;
   check_gatherv_scatterv_of<Comm, int>(comm, setting, "vector<int>", root, [](int r) {
