@@ -43,6 +43,7 @@
 #pragma once
 
 #include <algorithm>
+#include <any>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -603,13 +604,14 @@ class basic_communicator {
     const std::size_t k = values.size() / p;
     const auto me = static_cast<std::size_t>(rank_);
     if (p == 1) return values;
-    std::vector<E> work;
+    std::vector<E>& work = reusable_.working_copy<E>();  // kept: same-size calls reuse it
+    auto& offsets = reusable_.offsets;
     if (detail::is_commutative_v<Op> &&
         values.size() * sizeof(E) >= thresholds_.reduce_scatter_long_bytes) {
       ctx.expect_algorithm(algorithms::algorithm_id::ring);
-      work = values;
+      work.assign(values.begin(), values.end());
       algorithms::element_buffer<E, Op> buffer(work.data(), work.size(), op);
-      std::vector<std::size_t> offsets(p + 1);
+      offsets.resize(p + 1);
       for (std::size_t i = 0; i <= p; ++i)
         offsets[i] = i * k;
       algorithms::reduce_scatter_ring(ctx, buffer, offsets, algorithms::algorithm_id::ring, 0);
@@ -625,8 +627,9 @@ class basic_communicator {
     const algorithms::folding fold(size());
     const int slots = fold.virtual_size();
     const int bits = algorithms::ceil_log2(slots);
+    work.clear();
     work.reserve(values.size());
-    std::vector<std::size_t> offsets{0};
+    offsets.assign(1, 0);
     for (int s = 0; s < slots; ++s) {
       const int v = algorithms::reverse_bits(s, bits);
       const auto first = static_cast<std::size_t>(fold.first_rank(v));
@@ -1408,6 +1411,13 @@ class basic_communicator {
     algorithms::bruck_scratch bruck;        // Bruck's segment ends and received segments
     std::vector<detail::segment> segments;  // a gathered block split into values
     std::vector<bool> travels;              // which ranks' values go around allgather's ring
+    std::any elements;  // reduce_scatter's working copy: a std::vector<E> of the last E used
+
+    template <class E>
+    std::vector<E>& working_copy() {
+      if (auto* kept = std::any_cast<std::vector<E>>(&elements)) return *kept;
+      return elements.emplace<std::vector<E>>();
+    }
   };
   reusable_bookkeeping reusable_;
   std::array<past_call, 16> recent_{};  // the last calls, by sequence % 16

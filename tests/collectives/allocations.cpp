@@ -125,6 +125,10 @@ std::string check_size(Comm& comm, std::size_t count, const char* label) {
                       [&] { result = comm.reduce(value, symphony::ops::sum, 0); });
   problems += measure(comm, note("allreduce").c_str(), 1,
                       [&] { result = comm.allreduce(value, symphony::ops::sum); });
+  // reduce_scatter: its block of the result; its working copy of the input is kept.
+  const std::vector<double> blocks(p * count, 1.0);
+  problems += measure(comm, note("reduce_scatter").c_str(), 1,
+                      [&] { result = comm.reduce_scatter(blocks, symphony::ops::sum); });
   // allgather: the outer vector and one per rank.
   std::vector<std::vector<double>> all;
   problems += measure(comm, note("allgather").c_str(), p + 1, [&] { all = comm.allgather(value); });
