@@ -54,6 +54,8 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <typeindex>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -604,7 +606,7 @@ class basic_communicator {
     const std::size_t k = values.size() / p;
     const auto me = static_cast<std::size_t>(rank_);
     if (p == 1) return values;
-    std::vector<E>& work = reusable_.working_copy<E>();  // kept: same-size calls reuse it
+    auto& work = reusable_.kept<std::vector<E>>();  // kept: same-size calls reuse it
     auto& offsets = reusable_.offsets;
     if (detail::is_commutative_v<Op> &&
         values.size() * sizeof(E) >= thresholds_.reduce_scatter_long_bytes) {
@@ -668,7 +670,10 @@ class basic_communicator {
   T scan(const T& value, Op op) {
     auto ctx = begin<T>(detail::operation::scan, -1);
     ctx.expect_algorithm(algorithms::algorithm_id::prefix_doubling);
-    return *algorithms::scan_prefix_doubling(ctx, T(value), ordered_combine(ctx, op), false);
+    T result(value);
+    algorithms::scan_prefix_doubling(ctx, result, ordered_combine(ctx, op), false,
+                                     reusable_.kept<algorithms::prefix_scratch<T>>());
+    return result;
   }
 
   /// Collective: rank r > 0 gets x0 op ... op x(r-1) (exclusive prefix); rank 0, before which
@@ -678,8 +683,12 @@ class basic_communicator {
   T exscan(const T& value, Op op) {
     auto ctx = begin<T>(detail::operation::exscan, -1);
     ctx.expect_algorithm(algorithms::algorithm_id::prefix_doubling);
-    auto result = algorithms::scan_prefix_doubling(ctx, T(value), ordered_combine(ctx, op), true);
-    return result ? std::move(*result) : T{};
+    auto& scratch = reusable_.kept<algorithms::prefix_scratch<T>>();
+    scratch.current = value;  // the working partial, in kept storage
+    if (!algorithms::scan_prefix_doubling(ctx, scratch.current, ordered_combine(ctx, op), true,
+                                          scratch))
+      return T{};
+    return std::move(scratch.before);  // the result; the next call refills before
   }
 
   /// Collective: every rank passes a vector of its own length; the root gets the concatenation in
@@ -1411,12 +1420,16 @@ class basic_communicator {
     algorithms::bruck_scratch bruck;        // Bruck's segment ends and received segments
     std::vector<detail::segment> segments;  // a gathered block split into values
     std::vector<bool> travels;              // which ranks' values go around allgather's ring
-    std::any elements;  // reduce_scatter's working copy: a std::vector<E> of the last E used
+    // Typed scratch, one object per type: reduce_scatter's working copy of its input (a
+    // std::vector<E>), scan's and exscan's partials (algorithms::prefix_scratch<T>).
+    std::map<std::type_index, std::any> typed;
 
-    template <class E>
-    std::vector<E>& working_copy() {
-      if (auto* kept = std::any_cast<std::vector<E>>(&elements)) return *kept;
-      return elements.emplace<std::vector<E>>();
+    template <class S>
+    S& kept() {
+      auto found = typed.find(std::type_index(typeid(S)));
+      if (found == typed.end())
+        found = typed.emplace(std::type_index(typeid(S)), std::any(std::in_place_type<S>)).first;
+      return *std::any_cast<S>(&found->second);
     }
   };
   reusable_bookkeeping reusable_;

@@ -129,6 +129,15 @@ std::string check_size(Comm& comm, std::size_t count, const char* label) {
   const std::vector<double> blocks(p * count, 1.0);
   problems += measure(comm, note("reduce_scatter").c_str(), 1,
                       [&] { result = comm.reduce_scatter(blocks, symphony::ops::sum); });
+  // alltoall: the outer vector and one per rank.
+  std::vector<std::vector<double>> per_rank(p, value), got;
+  problems +=
+      measure(comm, note("alltoall").c_str(), p + 1, [&] { got = comm.alltoall(per_rank); });
+  // scan and exscan: the result; the partials they receive and combine are kept.
+  problems += measure(comm, note("scan").c_str(), 1,
+                      [&] { result = comm.scan(value, symphony::ops::sum); });
+  problems += measure(comm, note("exscan").c_str(), 1,
+                      [&] { result = comm.exscan(value, symphony::ops::sum); });
   // allgather: the outer vector and one per rank.
   std::vector<std::vector<double>> all;
   problems += measure(comm, note("allgather").c_str(), p + 1, [&] { all = comm.allgather(value); });

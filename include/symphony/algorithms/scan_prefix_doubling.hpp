@@ -21,16 +21,30 @@
 
 namespace symphony::algorithms {
 
-/// Returns x0 op ... op x_rank (inclusive) or, with `exclusive`, x0 op ... op x_(rank-1)
-/// (nullopt on rank 0). `combine(acc, later, from)` sets acc = acc op later; acc is always the
-/// value that came from `from`, a lower rank.
+/// What a prefix scan needs besides its value, kept by the caller across calls so that repeated
+/// same-size scans of vectors allocate nothing but their result: the decoded incoming partial,
+/// (exscan) the exclusive part and its next version, and the caller's working value.
+template <class T>
+struct prefix_scratch {
+  T incoming{};
+  T before{};
+  T earlier{};
+  T current{};
+};
+
+/// `value` holds this rank's value x_rank and is the working partial. Inclusive (`exclusive`
+/// false): on return `value` is x0 op ... op x_rank; returns true. Exclusive: returns whether
+/// this rank has an exclusive prefix (false on rank 0) and, if so, leaves x0 op ... op x_(rank-1)
+/// in `scratch.before`; `value` is then clobbered. `combine(acc, later, from)` sets
+/// acc = acc op later; acc is always the value that came from `from`, a lower rank.
 template <class Context, class T, class Combine>
-std::optional<T> scan_prefix_doubling(Context& ctx, T value, Combine&& combine, bool exclusive) {
+bool scan_prefix_doubling(Context& ctx, T& value, Combine&& combine, bool exclusive,
+                          prefix_scratch<T>& scratch) {
   constexpr auto id = algorithm_id::prefix_doubling;
   const int p = ctx.size();
   const int me = ctx.rank();
-  std::optional<T> before;  // the reduction of the ranks received from so far (exclusive part)
-  T incoming{};
+  bool have_before = false;  // scratch.before holds the reduction of the ranks received from
+  T& incoming = scratch.incoming;
   std::uint32_t round = 0;
   for (int d = 1; d < p; d <<= 1, ++round) {
     if (me + d < p) {
@@ -41,12 +55,13 @@ std::optional<T> scan_prefix_doubling(Context& ctx, T value, Combine&& combine, 
     const auto m = ctx.receive(me - d, make_step(id, 0, round));
     decode_from(ctx, m, me - d, incoming);
     if (exclusive) {
-      if (before) {
-        T earlier = incoming;
-        combine(earlier, *before, me - d);
-        before = std::move(earlier);
+      if (have_before) {
+        scratch.earlier = incoming;  // a copy into kept storage: incoming is still needed below
+        combine(scratch.earlier, scratch.before, me - d);
+        std::swap(scratch.before, scratch.earlier);
       } else {
-        before = incoming;
+        scratch.before = incoming;
+        have_before = true;
       }
     }
     // The inclusive partial is needed as the result (scan) or for a later send.
@@ -55,8 +70,17 @@ std::optional<T> scan_prefix_doubling(Context& ctx, T value, Combine&& combine, 
       std::swap(value, incoming);
     }
   }
-  if (exclusive) return before;
-  return value;
+  return exclusive ? have_before : true;
+}
+
+/// Returns x0 op ... op x_rank (inclusive) or, with `exclusive`, x0 op ... op x_(rank-1)
+/// (nullopt on rank 0), with scratch of its own (allocates for vectors).
+template <class Context, class T, class Combine>
+std::optional<T> scan_prefix_doubling(Context& ctx, T value, Combine&& combine, bool exclusive) {
+  prefix_scratch<T> scratch;
+  if (!scan_prefix_doubling(ctx, value, std::forward<Combine>(combine), exclusive, scratch))
+    return std::nullopt;
+  return exclusive ? std::move(scratch.before) : std::move(value);
 }
 
 }  // namespace symphony::algorithms
