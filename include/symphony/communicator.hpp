@@ -441,7 +441,8 @@ class basic_communicator {
                                   name_ + "' of size " + std::to_string(size()) +
                                   " (pass exactly one value per rank)");
     auto ctx = begin<T>(detail::operation::scatter, root);
-    std::vector<std::byte> block;
+    auto& block = reusable_.block;
+    block.clear();
     if (rank_ == root)
       for (int i = 0; i < size(); ++i) {
         const auto bytes =
@@ -450,10 +451,12 @@ class basic_communicator {
       }
     T result{};
     algorithms::scatter_binomial(
-        ctx, root, block.data(), block.size(), [&](const std::byte* data, std::size_t size) {
+        ctx, root, block.data(), block.size(),
+        [&](const std::byte* data, std::size_t size) {
           const std::string problem = detail::decode_value(data, size, result);
           if (!problem.empty()) ctx.fail(root, "sent " + problem);
-        });
+        },
+        reusable_.segments);
     return result;
   }
 
@@ -710,13 +713,15 @@ class basic_communicator {
     ctx.expect_algorithm(algorithms::algorithm_id::binomial);
     counts.clear();
     const auto bytes = detail::encode_value(values);
-    const auto block = algorithms::gather_binomial(ctx, root, bytes.data(), bytes.size());
+    auto& block = reusable_.block;
+    algorithms::gather_binomial(ctx, root, bytes.data(), bytes.size(), block);
     if (rank_ != root) return {};
-    std::vector<detail::segment> segments;
+    auto& segments = reusable_.segments;
     if (!detail::split_segments(block.data(), block.size(), members_.size(), segments))
       ctx.fail(root,
                "assembled a gatherv block that is not " + std::to_string(size()) + " vectors");
-    std::vector<std::pair<const std::byte*, std::size_t>> views(members_.size());
+    auto& views = reusable_.views;
+    views.assign(members_.size(), {nullptr, 0});
     for (std::size_t i = 0; i < segments.size(); ++i)
       views[(static_cast<std::size_t>(root) + i) % members_.size()] = {segments[i].data,
                                                                        segments[i].size};
@@ -747,9 +752,11 @@ class basic_communicator {
     }
     auto ctx = begin<E>(detail::operation::scatterv, root);
     ctx.expect_algorithm(algorithms::algorithm_id::binomial);
-    std::vector<std::byte> block;
+    auto& block = reusable_.block;
+    block.clear();
     if (rank_ == root) {
-      std::vector<std::size_t> starts(members_.size() + 1, 0);
+      auto& starts = reusable_.offsets;
+      starts.assign(members_.size() + 1, 0);
       for (std::size_t r = 0; r < members_.size(); ++r)
         starts[r + 1] = starts[r] + counts[r];
       for (int i = 0; i < size(); ++i) {
@@ -760,10 +767,12 @@ class basic_communicator {
     }
     std::vector<E> result;
     algorithms::scatter_binomial(
-        ctx, root, block.data(), block.size(), [&](const std::byte* data, std::size_t n) {
+        ctx, root, block.data(), block.size(),
+        [&](const std::byte* data, std::size_t n) {
           const std::string problem = detail::decode_value(data, n, result);
           if (!problem.empty()) ctx.fail(root, "sent " + problem);
-        });
+        },
+        reusable_.segments);
     return result;
   }
 
@@ -783,8 +792,11 @@ class basic_communicator {
     auto ctx = begin<E>(detail::operation::allgatherv, -1);
     const auto bytes = detail::encode_value(values);
     const auto p = members_.size();
-    std::vector<std::pair<const std::byte*, std::size_t>> views(p);
-    std::vector<std::optional<message>> kept(p);  // long values, in place before taking views
+    auto& views = reusable_.views;
+    views.assign(p, {nullptr, 0});
+    auto& kept = reusable_.kept_messages;  // long values, in place before taking views
+    kept.clear();
+    kept.resize(p);
     allgather_bytes(  // short values' views point into reusable_.block, valid until the next call
         ctx, bytes, false,
         [&](int from, const std::byte* data, std::size_t n) {
@@ -794,7 +806,9 @@ class basic_communicator {
     for (std::size_t r = 0; r < p; ++r)
       if (kept[r]) views[r] = {kept[r]->data(), kept[r]->size()};
     views[static_cast<std::size_t>(rank_)] = {bytes.data(), bytes.size()};
-    return concatenate<E>(ctx, views, counts);
+    auto result = concatenate<E>(ctx, views, counts);
+    kept.clear();  // hand the messages back to the transport now, not at the next call
+    return result;
   }
 
   /// The thresholds at which this communicator's collectives switch to their long-message
@@ -1420,6 +1434,8 @@ class basic_communicator {
     algorithms::bruck_scratch bruck;        // Bruck's segment ends and received segments
     std::vector<detail::segment> segments;  // a gathered block split into values
     std::vector<bool> travels;              // which ranks' values go around allgather's ring
+    std::vector<std::pair<const std::byte*, std::size_t>> views;  // the v-forms' pieces
+    std::vector<std::optional<message>> kept_messages;  // allgatherv's long values, in place
     // Typed scratch, one object per type: reduce_scatter's working copy of its input (a
     // std::vector<E>), scan's and exscan's partials (algorithms::prefix_scratch<T>).
     std::map<std::type_index, std::any> typed;

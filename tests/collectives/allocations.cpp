@@ -138,6 +138,18 @@ std::string check_size(Comm& comm, std::size_t count, const char* label) {
                       [&] { result = comm.scan(value, symphony::ops::sum); });
   problems += measure(comm, note("exscan").c_str(), 1,
                       [&] { result = comm.exscan(value, symphony::ops::sum); });
+  // The variable-count forms: their result (the root's, for gatherv); the counts vector is
+  // refilled in place.
+  std::vector<std::size_t> counts;
+  problems += measure(comm, note("gatherv").c_str(), 1,
+                      [&] { result = comm.gatherv(value, counts, static_cast<int>(p) - 1); });
+  problems += measure(comm, note("allgatherv").c_str(), 1,
+                      [&] { result = comm.allgatherv(value, counts); });
+  std::vector<std::vector<double>> pieces(p, value);
+  problems += measure(comm, note("scatter").c_str(), 1, [&] { result = comm.scatter(pieces, 0); });
+  const std::vector<std::size_t> shares(p, count);
+  problems += measure(comm, note("scatterv").c_str(), 1,
+                      [&] { result = comm.scatterv(blocks, shares, 0); });
   // allgather: the outer vector and one per rank.
   std::vector<std::vector<double>> all;
   problems += measure(comm, note("allgather").c_str(), p + 1, [&] { all = comm.allgather(value); });

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "../detail/segments.hpp"
@@ -23,7 +24,7 @@ namespace symphony::algorithms {
 /// `take_own(data, size)` is called on every rank with its own value's bytes.
 template <class Context, class TakeOwn>
 void scatter_binomial(Context& ctx, int root, const std::byte* block, std::size_t size,
-                      TakeOwn&& take_own) {
+                      TakeOwn&& take_own, std::vector<detail::segment>& segments) {
   const binomial_tree tree(ctx.size(), root);
   const int me = ctx.rank();
   std::optional<decltype(ctx.receive(0, 0))> received;
@@ -33,7 +34,6 @@ void scatter_binomial(Context& ctx, int root, const std::byte* block, std::size_
     size = received->size();
   }
   // This rank's block covers relative ranks [v, v + span): segment i belongs to relative v + i.
-  std::vector<detail::segment> segments;
   const auto span = static_cast<std::size_t>(tree.span(me));
   if (!detail::split_segments(block, size, span, segments))
     ctx.fail(me == root ? me : tree.parent(me),
@@ -47,6 +47,14 @@ void scatter_binomial(Context& ctx, int root, const std::byte* block, std::size_
              segments[last].end() - segments[first].offset);
   }
   take_own(segments.front().data, segments.front().size);
+}
+
+/// The same with a segment table of its own (allocates).
+template <class Context, class TakeOwn>
+void scatter_binomial(Context& ctx, int root, const std::byte* block, std::size_t size,
+                      TakeOwn&& take_own) {
+  std::vector<detail::segment> segments;
+  scatter_binomial(ctx, root, block, size, std::forward<TakeOwn>(take_own), segments);
 }
 
 }  // namespace symphony::algorithms
