@@ -609,7 +609,7 @@ class basic_communicator {
     const std::size_t k = values.size() / p;
     const auto me = static_cast<std::size_t>(rank_);
     if (p == 1) return values;
-    auto& work = reusable_.kept<std::vector<E>>();  // kept: same-size calls reuse it
+    auto& work = reusable_.template kept<std::vector<E>>();  // kept: same-size calls reuse it
     auto& offsets = reusable_.offsets;
     if (detail::is_commutative_v<Op> &&
         values.size() * sizeof(E) >= thresholds_.reduce_scatter_long_bytes) {
@@ -675,7 +675,7 @@ class basic_communicator {
     ctx.expect_algorithm(algorithms::algorithm_id::prefix_doubling);
     T result(value);
     algorithms::scan_prefix_doubling(ctx, result, ordered_combine(ctx, op), false,
-                                     reusable_.kept<algorithms::prefix_scratch<T>>());
+                                     reusable_.template kept<algorithms::prefix_scratch<T>>());
     return result;
   }
 
@@ -686,7 +686,7 @@ class basic_communicator {
   T exscan(const T& value, Op op) {
     auto ctx = begin<T>(detail::operation::exscan, -1);
     ctx.expect_algorithm(algorithms::algorithm_id::prefix_doubling);
-    auto& scratch = reusable_.kept<algorithms::prefix_scratch<T>>();
+    auto& scratch = reusable_.template kept<algorithms::prefix_scratch<T>>();
     scratch.current = value;  // the working partial, in kept storage
     if (!algorithms::scan_prefix_doubling(ctx, scratch.current, ordered_combine(ctx, op), true,
                                           scratch))
