@@ -37,13 +37,4 @@ void gather_binomial(Context& ctx, int root, const std::byte* data, std::size_t 
   }
 }
 
-/// The same, returning a new block.
-template <class Context>
-std::vector<std::byte> gather_binomial(Context& ctx, int root, const std::byte* data,
-                                       std::size_t size) {
-  std::vector<std::byte> block;
-  gather_binomial(ctx, root, data, size, block);
-  return block;
-}
-
 }  // namespace symphony::algorithms

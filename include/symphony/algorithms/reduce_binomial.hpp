@@ -53,11 +53,4 @@ void reduce_binomial_in_place(Context& ctx, int root, T& value, Combine&& combin
   }
 }
 
-/// Returns the reduction at `root` and a value-initialized T elsewhere.
-template <class Context, class T, class Combine>
-T reduce_binomial(Context& ctx, int root, T value, Combine&& combine, bool commutative) {
-  reduce_binomial_in_place(ctx, root, value, std::forward<Combine>(combine), commutative);
-  return ctx.rank() == root ? std::move(value) : T{};
-}
-
 }  // namespace symphony::algorithms

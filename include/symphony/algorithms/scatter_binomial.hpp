@@ -12,7 +12,6 @@
 
 #include <cstddef>
 #include <optional>
-#include <utility>
 #include <vector>
 
 #include "../detail/segments.hpp"
@@ -21,7 +20,8 @@
 namespace symphony::algorithms {
 
 /// At the root, `block`/`size` holds the segments of every relative rank; elsewhere it is ignored.
-/// `take_own(data, size)` is called on every rank with its own value's bytes.
+/// `take_own(data, size)` is called on every rank with its own value's bytes. `segments` is
+/// scratch (overwritten): a caller that keeps it between calls allocates nothing.
 template <class Context, class TakeOwn>
 void scatter_binomial(Context& ctx, int root, const std::byte* block, std::size_t size,
                       TakeOwn&& take_own, std::vector<detail::segment>& segments) {
@@ -47,14 +47,6 @@ void scatter_binomial(Context& ctx, int root, const std::byte* block, std::size_
              segments[last].end() - segments[first].offset);
   }
   take_own(segments.front().data, segments.front().size);
-}
-
-/// The same with a segment table of its own (allocates).
-template <class Context, class TakeOwn>
-void scatter_binomial(Context& ctx, int root, const std::byte* block, std::size_t size,
-                      TakeOwn&& take_own) {
-  std::vector<detail::segment> segments;
-  scatter_binomial(ctx, root, block, size, std::forward<TakeOwn>(take_own), segments);
 }
 
 }  // namespace symphony::algorithms
