@@ -54,18 +54,21 @@ bool scan_prefix_doubling(Context& ctx, T& value, Combine&& combine, bool exclus
     if (me - d < 0) continue;
     const auto m = ctx.receive(me - d, make_step(id, 0, round));
     decode_from(ctx, m, me - d, incoming);
-    if (exclusive) {
-      if (have_before) {
-        scratch.earlier = incoming;  // a copy into kept storage: incoming is still needed below
-        combine(scratch.earlier, scratch.before, me - d);
-        std::swap(scratch.before, scratch.earlier);
-      } else {
-        scratch.before = incoming;
-        have_before = true;
-      }
-    }
     // The inclusive partial is needed as the result (scan) or for a later send.
-    if (!exclusive || me + 2 * d < p) {
+    const bool inclusive_needed = !exclusive || me + 2 * d < p;
+    if (exclusive) {
+      // The received partial goes in front of the exclusive part. When the inclusive partial
+      // needs it too, work on a copy (into kept storage); otherwise on `incoming` itself.
+      T* front = &incoming;
+      if (inclusive_needed) {
+        scratch.earlier = incoming;
+        front = &scratch.earlier;
+      }
+      if (have_before) combine(*front, scratch.before, me - d);
+      std::swap(scratch.before, *front);
+      have_before = true;
+    }
+    if (inclusive_needed) {
       combine(incoming, value, me - d);
       std::swap(value, incoming);
     }
