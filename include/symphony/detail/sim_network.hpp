@@ -96,14 +96,7 @@ class sim_flows {
 
   /// A message of `bytes` bytes from `source` to `destination`, sent now.
   void add(std::uint64_t id, int source, int destination, double bytes) {
-    std::uint32_t k;
-    if (free_flows_.empty()) {
-      k = static_cast<std::uint32_t>(flows_.size());
-      flows_.emplace_back();
-    } else {
-      k = free_flows_.back();
-      free_flows_.pop_back();
-    }
+    const std::uint32_t k = take_slot(flows_, free_flows_);
     auto& f = flows_[k];
     f.id = id;
     f.source = source;
@@ -258,6 +251,18 @@ class sim_flows {
            static_cast<std::uint32_t>(destination);
   }
 
+  // The index of a free slot of `items`: one given back earlier, else a new one at the end.
+  template <class Item>
+  static std::uint32_t take_slot(std::vector<Item>& items, std::vector<std::uint32_t>& free) {
+    if (free.empty()) {
+      items.emplace_back();
+      return static_cast<std::uint32_t>(items.size() - 1);
+    }
+    const std::uint32_t k = free.back();
+    free.pop_back();
+    return k;
+  }
+
   // Flow k starts taking a share of its edge (creating the edge if it carried nothing).
   void join_edge(std::uint32_t k) {
     auto& f = flows_[k];
@@ -265,13 +270,7 @@ class sim_flows {
     auto found = edge_of_.find(key);
     std::uint32_t e;
     if (found == edge_of_.end()) {
-      if (free_edges_.empty()) {
-        e = static_cast<std::uint32_t>(edges_.size());
-        edges_.emplace_back();
-      } else {
-        e = free_edges_.back();
-        free_edges_.pop_back();
-      }
+      e = take_slot(edges_, free_edges_);
       edge_of_.emplace(key, e);
       auto& ed = edges_[e];
       ed.source = f.source;
