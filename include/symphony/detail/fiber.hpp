@@ -159,26 +159,17 @@ class fiber {
     self.arrive(nullptr);
     fiber& next = self.run_body();
     self.finished_ = true;
-    depart(self, next, nullptr);  // for good: ASan keeps no fake stack of a finished fiber
-    setcontext(&next.context_);
-    std::terminate();  // setcontext returns only on failure
-  }
-
-  // Everything a switch from `from` to `to` does before it jumps: hand over the exception state,
-  // make `to` findable if it never ran, and tell the sanitizers. `fake_stack`: where ASan keeps
-  // from's fake stack while it is switched out (null when `from` never resumes).
-  static void depart(fiber& from, fiber& to, [[maybe_unused]] void** fake_stack) {
-    auto& exceptions = thread_exception_state();
-    from.exceptions_ = exceptions;
-    exceptions = to.exceptions_;
-    to.prepare_start();
-    switching_from() = &from;
+    thread_exception_state() = next.exceptions_;
+    next.prepare_start();
+    switching_from() = &self;
 #if defined(SYMPHONY_FIBER_ASAN)
-    __sanitizer_start_switch_fiber(fake_stack, to.stack_bottom_, to.stack_size_);
+    __sanitizer_start_switch_fiber(nullptr, next.stack_bottom_, next.stack_size_);
 #endif
 #if defined(SYMPHONY_FIBER_TSAN)
-    __tsan_switch_to_fiber(to.tsan_fiber_, 0);
+    __tsan_switch_to_fiber(next.tsan_fiber_, 0);
 #endif
+    setcontext(&next.context_);
+    std::terminate();  // setcontext returns only on failure
   }
 
   fiber& run_body() noexcept {
@@ -226,10 +217,16 @@ class fiber {
 /// Suspends `from`, which must be the context running now, and resumes `to` (starting its body if
 /// it never ran); returns when some context switches back to `from`. `to` must not have finished.
 inline void switch_fiber(fiber& from, fiber& to) {
+  auto& exceptions = fiber::thread_exception_state();
+  from.exceptions_ = exceptions;
+  exceptions = to.exceptions_;
+  to.prepare_start();
+  fiber::switching_from() = &from;
 #if defined(SYMPHONY_FIBER_ASAN)
-  fiber::depart(from, to, &from.fake_stack_);
-#else
-  fiber::depart(from, to, nullptr);
+  __sanitizer_start_switch_fiber(&from.fake_stack_, to.stack_bottom_, to.stack_size_);
+#endif
+#if defined(SYMPHONY_FIBER_TSAN)
+  __tsan_switch_to_fiber(to.tsan_fiber_, 0);
 #endif
   if (swapcontext(&from.context_, &to.context_) != 0) std::terminate();
 #if defined(SYMPHONY_FIBER_ASAN)
