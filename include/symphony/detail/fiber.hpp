@@ -159,6 +159,9 @@ class fiber {
     self.arrive(nullptr);
     fiber& next = self.run_body();
     self.finished_ = true;
+    // The same steps as switch_fiber() before its jump, written out here on purpose: the
+    // sanitizers must be told of a switch in the frame that makes it (returning from a helper
+    // after __tsan_switch_to_fiber unwinds the new fiber's shadow stack, and TSan crashes).
     thread_exception_state() = next.exceptions_;
     next.prepare_start();
     switching_from() = &self;
